@@ -1,0 +1,27 @@
+"""SparKer: sparse, self-organising ensembles of local Gaussian kernels that detect and locate
+rare statistical anomalies between a reference sample and a data sample.
+
+Torch and numpy only; no user-interface imports.
+"""
+
+from .config import SparKerConfig, sigma_schedule
+from .data import NotFittedError
+from .estimator import PreparedProblem, SparKer, Snapshot
+from .model import KernelEnsemble
+from .training import BatchSnapshot, StopTraining, train_iter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchSnapshot",
+    "KernelEnsemble",
+    "NotFittedError",
+    "PreparedProblem",
+    "Snapshot",
+    "SparKer",
+    "SparKerConfig",
+    "StopTraining",
+    "sigma_schedule",
+    "train_iter",
+    "__version__",
+]

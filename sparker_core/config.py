@@ -1,0 +1,103 @@
+"""Validated, resolved hyper-parameters of a SparKer fit, and the width schedule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SCHEDULES = ("linear", "geometric", "constant")
+COMPETITIONS = ("softmax", "none")
+PREPROCESSINGS = ("none", "standardize")
+DEVICES = ("cpu", "cuda", "auto")
+DTYPES = ("float32", "float64")
+
+# Percentiles of the pairwise distances of a reference subsample used by sigma_*="auto".
+AUTO_SIGMA_INIT_PERCENTILE = 50.0
+AUTO_SIGMA_FINAL_PERCENTILE = 5.0
+# Size of the reference subsample those percentiles are computed on.
+AUTO_SIGMA_SUBSAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class SparKerConfig:
+    n_kernels: int  # M, kernels per fit
+    sigma_init: float  # width at epoch 0, in working-space units (after preprocessing)
+    sigma_final: float  # width from the end of annealing on; t is evaluated at this width
+    schedule: str  # "linear", "geometric" or "constant" (constant keeps sigma_final throughout)
+    anneal_fraction: float  # share of max_epochs over which sigma goes from init to final
+    sparsity: float  # L1 penalty lambda on the amplitudes (training objective only, not in t)
+    temperature: float  # SoftMax competition temperature tau; 1 reproduces k * SoftMax(z)
+    competition: str  # "softmax" or "none" (f = sum_i a_i k_i)
+    amplitude_clip: float  # amplitudes are clipped to [-c, c] after every step
+    positive_only: bool  # clip amplitudes to [0, c] instead: only excesses, never deficits
+    max_epochs: int  # full-batch Adam steps; t is taken after the last one
+    learning_rate: float  # Adam step size of the amplitudes
+    center_learning_rate: float  # Adam step size of the centres, as a fraction of sigma per epoch
+    active_threshold: float  # |a_i| at or above this marks kernel i active
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_choice(name: str, value, choices) -> None:
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        raise ValueError(f"`{name}` must be one of {options}; got {value!r}.")
+
+
+def check_positive(name: str, value, allow_auto: bool = False, allow_zero: bool = False) -> None:
+    ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if allow_auto and value == "auto":
+        return
+    if not ok:
+        what = "a non-negative number" if allow_zero else "a positive number"
+        if allow_auto:
+            what += " or 'auto'"
+        raise ValueError(f"`{name}` must be {what}; got {value!r}.")
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+
+
+def sigma_schedule(
+    sigma_init: float, sigma_final: float, schedule: str, max_epochs: int, anneal_fraction: float
+) -> np.ndarray:
+    """Width at every epoch 0..max_epochs: array of shape (max_epochs + 1,).
+
+    sigma goes from sigma_init to sigma_final over the first ``anneal_fraction * max_epochs`` epochs
+    (linearly, or geometrically, i.e. linearly in log sigma) and then stays at sigma_final.
+    ``"constant"`` uses sigma_final at every epoch.
+    """
+    epochs = np.arange(max_epochs + 1, dtype=float)
+    if schedule == "constant":
+        return np.full(max_epochs + 1, float(sigma_final))
+    span = max(1.0, anneal_fraction * max_epochs)
+    progress = np.clip(epochs / span, 0.0, 1.0)
+    if schedule == "linear":
+        return sigma_init + (sigma_final - sigma_init) * progress
+    return sigma_init * (sigma_final / sigma_init) ** progress
+
+
+def auto_sigmas(reference: np.ndarray, seed: int) -> tuple[float, float]:
+    """(sigma_init, sigma_final) from the 50th and 5th percentiles of pairwise distances.
+
+    Computed on up to AUTO_SIGMA_SUBSAMPLE reference rows drawn with ``seed`` (all distinct pairs).
+    """
+    rng = np.random.default_rng(seed)
+    n = reference.shape[0]
+    rows = reference if n <= AUTO_SIGMA_SUBSAMPLE else reference[rng.choice(n, AUTO_SIGMA_SUBSAMPLE, replace=False)]
+    rows = np.asarray(rows, dtype=np.float64)
+    sq = (rows * rows).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T
+    upper = np.triu_indices(rows.shape[0], k=1)
+    dist = np.sqrt(np.clip(d2[upper], 0.0, None))
+    dist = dist[dist > 0]
+    if dist.size == 0:
+        raise ValueError("`reference` has no two distinct rows; 'auto' widths cannot be computed.")
+    init, final = np.percentile(dist, [AUTO_SIGMA_INIT_PERCENTILE, AUTO_SIGMA_FINAL_PERCENTILE])
+    return float(init), float(final)

@@ -1,0 +1,62 @@
+"""Input validation at the public edge: arrays in, clear one-line errors out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``."""
+
+
+def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:
+    """Return ``values`` as a finite float64 array of shape (n_samples, n_features), or raise.
+
+    Accepts anything ``numpy.asarray`` understands, and torch tensors.
+    """
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as err:  # ragged nested sequences
+        raise TypeError(f"`{name}` must be a numeric array; got {type(values).__name__} ({err}).") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"`{name}` must be a numeric array; got dtype {array.dtype}.")
+    if array.ndim != 2:
+        raise ValueError(
+            f"`{name}` must be a 2-D array of shape (n_samples, n_features); "
+            f"got {array.ndim}-D array of shape {array.shape}."
+        )
+    if array.shape[1] < 1:
+        raise ValueError(f"`{name}` must have at least 1 feature; got shape {array.shape}.")
+    if array.shape[0] < min_rows:
+        raise ValueError(f"`{name}` must have at least {min_rows} rows; got {array.shape[0]}.")
+    array = array.astype(np.float64, copy=False)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"`{name}` contains NaN or infinite values ({int(bad.sum())} entries).")
+    return array
+
+
+def check_same_width(data: np.ndarray, reference: np.ndarray) -> None:
+    if data.shape[1] != reference.shape[1]:
+        raise ValueError(
+            "`data` and `reference` must have the same number of features; "
+            f"got {data.shape[1]} and {reference.shape[1]}."
+        )
+
+
+def check_weights(values, name: str, n_rows: int) -> np.ndarray | None:
+    """Per-point weights: None, or a finite non-negative array of shape (n_rows,) with a positive sum."""
+    if values is None:
+        return None
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf" or array.shape != (n_rows,):
+        raise ValueError(
+            f"`{name}` must be a numeric array of shape ({n_rows},); "
+            f"got dtype {array.dtype} and shape {array.shape}."
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
+        raise ValueError(f"`{name}` must be finite and non-negative with a positive sum.")
+    return array

@@ -1,0 +1,346 @@
+"""The scikit-learn-style facade: ``SparKer(...).fit(reference, data)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import (
+    COMPETITIONS,
+    DEVICES,
+    DTYPES,
+    PREPROCESSINGS,
+    SCHEDULES,
+    SparKerConfig,
+    auto_sigmas,
+    check_choice,
+    check_int,
+    check_positive,
+    sigma_schedule,
+)
+from .data import NotFittedError, check_points, check_same_width, check_weights
+from .explain import explain_kernels
+from .kernels import augment, evaluate
+from .loss import role_weights
+from .training import StopTraining, train_iter
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One fit after ``epoch`` optimiser steps; centres in input space."""
+
+    epoch: int  # optimiser steps taken so far
+    sigma: float  # kernel width at this epoch (working-space units)
+    loss: float  # Neyman-Pearson loss L (without the sparsity penalty)
+    t: float  # test statistic -2 L
+    centers: np.ndarray  # (n_kernels, n_features)
+    amplitudes: np.ndarray  # (n_kernels,)
+
+
+@dataclass(frozen=True)
+class PreparedProblem:
+    """Inputs of a fit moved to working space and to the device; shared by fits and toys."""
+
+    config: SparKerConfig
+    device: torch.device
+    dtype: torch.dtype
+    mean: np.ndarray  # (d,) reference mean subtracted from every point
+    scale: np.ndarray  # (d,) divisor after centring (ones unless preprocessing="standardize")
+    reference: torch.Tensor  # (N_R, d) working space
+    data: torch.Tensor  # (N_D, d) working space
+    reference_weight: np.ndarray | None  # (N_R,) user weights or None
+    data_weight: np.ndarray | None  # (N_D,) user weights or None
+    sigmas: np.ndarray  # (max_epochs + 1,) width schedule
+
+
+def resolve_device(device: str) -> torch.device:
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("`device` is 'cuda' but CUDA is not available on this machine.")
+    return torch.device(device)
+
+
+class SparKer:
+    """Sparse, self-organising ensemble of local Gaussian kernels for two-sample anomaly detection.
+
+    Fits f(x) = sum_i a_i k_i(x) s_i(x) to the log density ratio of ``data`` over ``reference`` by
+    minimising the Neyman-Pearson loss, with the kernel width annealed from ``sigma_init`` to
+    ``sigma_final``; the test statistic is t = -2 L after the last epoch.
+
+    Parameters are stored as given and validated in ``fit``. ``sigma_*="auto"`` takes the 50th
+    (init) and 5th (final) percentiles of pairwise distances of up to 1,000 reference rows (in
+    working space). Initial centres are ``n_kernels`` distinct data rows drawn with ``seed``;
+    amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
+    ``center_learning_rate`` is a fraction of the current sigma: centres move by about that much
+    per epoch at most. Preprocessing is fitted on the reference only; points are always centred on
+    the reference mean (this changes no distance but keeps the one-GEMM expansion accurate).
+    """
+
+    def __init__(
+        self,
+        n_kernels=8,
+        sigma_init="auto",
+        sigma_final="auto",
+        schedule="geometric",
+        anneal_fraction=0.7,
+        sparsity=0.0,
+        temperature=1.0,
+        competition="softmax",
+        amplitude_clip=5.0,
+        positive_only=False,
+        max_epochs=200,
+        learning_rate=0.05,
+        center_learning_rate=0.05,
+        preprocessing="none",
+        active_threshold=0.05,
+        seed=0,
+        device="cpu",
+        dtype="float32",
+    ):
+        self.n_kernels = n_kernels
+        self.sigma_init = sigma_init
+        self.sigma_final = sigma_final
+        self.schedule = schedule
+        self.anneal_fraction = anneal_fraction
+        self.sparsity = sparsity
+        self.temperature = temperature
+        self.competition = competition
+        self.amplitude_clip = amplitude_clip
+        self.positive_only = positive_only
+        self.max_epochs = max_epochs
+        self.learning_rate = learning_rate
+        self.center_learning_rate = center_learning_rate
+        self.preprocessing = preprocessing
+        self.active_threshold = active_threshold
+        self.seed = seed
+        self.device = device
+        self.dtype = dtype
+
+    # ----------------------------------------------------------------------------- parameters
+    def get_params(self) -> dict:
+        names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        return "SparKer(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def _check_params(self) -> None:
+        check_int("n_kernels", self.n_kernels, 1)
+        check_positive("sigma_init", self.sigma_init, allow_auto=True)
+        check_positive("sigma_final", self.sigma_final, allow_auto=True)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_positive("anneal_fraction", self.anneal_fraction)
+        if self.anneal_fraction > 1:
+            raise ValueError(f"`anneal_fraction` must be in (0, 1]; got {self.anneal_fraction!r}.")
+        check_positive("sparsity", self.sparsity, allow_zero=True)
+        check_positive("temperature", self.temperature)
+        check_choice("competition", self.competition, COMPETITIONS)
+        check_positive("amplitude_clip", self.amplitude_clip)
+        if not isinstance(self.positive_only, (bool, np.bool_)):
+            raise ValueError(f"`positive_only` must be True or False; got {self.positive_only!r}.")
+        check_int("max_epochs", self.max_epochs, 1)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("center_learning_rate", self.center_learning_rate, allow_zero=True)
+        check_choice("preprocessing", self.preprocessing, PREPROCESSINGS)
+        check_positive("active_threshold", self.active_threshold, allow_zero=True)
+        check_int("seed", self.seed, 0)
+        check_choice("dtype", self.dtype, DTYPES)
+
+    def prepare(self, reference, data, reference_weight=None, data_weight=None) -> PreparedProblem:
+        """Validate parameters and inputs and move them to working space (the one validation edge)."""
+        self._check_params()
+        device = resolve_device(self.device)
+        reference = check_points(reference, "reference")
+        data = check_points(data, "data")
+        check_same_width(data, reference)
+        if self.n_kernels > data.shape[0]:
+            raise ValueError(
+                f"`n_kernels` must not exceed the number of data rows; got {self.n_kernels} > {data.shape[0]}."
+            )
+        reference_weight = check_weights(reference_weight, "reference_weight", reference.shape[0])
+        data_weight = check_weights(data_weight, "data_weight", data.shape[0])
+
+        mean = reference.mean(0)
+        scale = np.ones(reference.shape[1])
+        if self.preprocessing == "standardize":
+            std = reference.std(0)
+            scale = np.where(std > 0, std, 1.0)
+        ref_work = (reference - mean) / scale
+        data_work = (data - mean) / scale
+        auto = auto_sigmas(ref_work, self.seed) if "auto" in (self.sigma_init, self.sigma_final) else None
+        sigma_init = auto[0] if self.sigma_init == "auto" else float(self.sigma_init)
+        sigma_final = auto[1] if self.sigma_final == "auto" else float(self.sigma_final)
+        if self.schedule != "constant" and sigma_final > sigma_init:
+            raise ValueError(
+                f"`sigma_final` must not exceed `sigma_init` when annealing; got {sigma_final:.6g} > {sigma_init:.6g}."
+            )
+        config = SparKerConfig(
+            n_kernels=int(self.n_kernels),
+            sigma_init=sigma_init,
+            sigma_final=sigma_final,
+            schedule=self.schedule,
+            anneal_fraction=float(self.anneal_fraction),
+            sparsity=float(self.sparsity),
+            temperature=float(self.temperature),
+            competition=self.competition,
+            amplitude_clip=float(self.amplitude_clip),
+            positive_only=bool(self.positive_only),
+            max_epochs=int(self.max_epochs),
+            learning_rate=float(self.learning_rate),
+            center_learning_rate=float(self.center_learning_rate),
+            active_threshold=float(self.active_threshold),
+        )
+        dtype = getattr(torch, self.dtype)
+        return PreparedProblem(
+            config=config,
+            device=device,
+            dtype=dtype,
+            mean=mean,
+            scale=scale,
+            reference=torch.as_tensor(ref_work, dtype=dtype, device=device),
+            data=torch.as_tensor(data_work, dtype=dtype, device=device),
+            reference_weight=reference_weight,
+            data_weight=data_weight,
+            sigmas=sigma_schedule(sigma_init, sigma_final, self.schedule, int(self.max_epochs), float(self.anneal_fraction)),
+        )
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit_iter(
+        self, reference, data, every: int = 10, reference_weight=None, data_weight=None
+    ) -> Iterator[Snapshot]:
+        """Fit, yielding a ``Snapshot`` at epoch 0, every ``every`` epochs and after the last epoch.
+
+        reference: array of shape (n_reference, n_features); data: (n_data, n_features). Stopping the
+        iteration early leaves a usable model at the last snapshot with ``stopped_early_ = True``.
+        """
+        check_int("every", every, 1)
+        problem = self.prepare(reference, data, reference_weight, data_weight)
+        config = problem.config
+        n_ref = problem.reference.shape[0]
+        pool_aug = augment(torch.cat([problem.reference, problem.data]))
+        a, b = role_weights(n_ref, problem.data.shape[0], problem.reference_weight, problem.data_weight)
+        as_column = lambda w: torch.as_tensor(w, dtype=problem.dtype, device=problem.device)[:, None]  # noqa: E731
+        rng = np.random.default_rng(self.seed)
+        start = rng.choice(problem.data.shape[0], config.n_kernels, replace=False)
+        sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)[:, None]
+
+        self._problem, self._pool_aug = problem, pool_aug
+        self._weights = (as_column(a)[:, 0], as_column(b)[:, 0])
+        self.history_ = []
+        self.stopped_early_ = True
+        for batch in train_iter(pool_aug, as_column(a), as_column(b), problem.data[start][None], sigmas, config, every):
+            snap = Snapshot(
+                epoch=batch.epoch,
+                sigma=float(batch.sigma[0]),
+                loss=float(batch.loss[0]),
+                t=float(batch.t[0]),
+                centers=batch.centers[0] * problem.scale + problem.mean,
+                amplitudes=batch.amplitudes[0].astype(np.float64),
+            )
+            self._set_state(batch.centers[0], snap)
+            self.stopped_early_ = batch.epoch < config.max_epochs
+            yield snap
+
+    def _set_state(self, centers_work: np.ndarray, snap: Snapshot) -> None:
+        self._centers_work = centers_work
+        self.history_.append(snap)
+        self.centers_ = snap.centers
+        self.amplitudes_ = snap.amplitudes
+        self.sigma_ = snap.sigma
+        self.t_obs_ = snap.t
+        self.loss_ = snap.loss
+        self.n_epochs_ = snap.epoch
+        self.active_ = np.abs(snap.amplitudes) >= self._problem.config.active_threshold
+        self.sigma_init_ = self._problem.config.sigma_init
+        self.sigma_final_ = self._problem.config.sigma_final
+        self.n_features_in_ = self._problem.mean.shape[0]
+
+    def fit(
+        self,
+        reference,
+        data,
+        reference_weight=None,
+        data_weight=None,
+        callbacks: Iterable[Callable[[Snapshot], None]] = (),
+        snapshot_every: int = 10,
+    ) -> SparKer:
+        """Fit on reference (n_reference, n_features) and data (n_data, n_features); returns self.
+
+        Each callback receives every snapshot; raising ``StopTraining`` stops the fit there.
+        """
+        callbacks = list(callbacks)
+        iterator = self.fit_iter(reference, data, snapshot_every, reference_weight, data_weight)
+        try:
+            for snap in iterator:
+                for callback in callbacks:
+                    callback(snap)
+        except StopTraining:
+            iterator.close()
+        return self
+
+    # ----------------------------------------------------------------------------- fitted use
+    def _check_fitted(self, what: str) -> None:
+        if not hasattr(self, "t_obs_"):
+            raise NotFittedError(f"This SparKer instance is not fitted yet; call `fit` before `{what}`.")
+
+    def _to_working(self, values) -> torch.Tensor:
+        problem = self._problem
+        points = check_points(values, "X", min_rows=1)
+        if points.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"`X` must have the same number of features as the fitted data; got {points.shape[1]} and {self.n_features_in_}."
+            )
+        return torch.as_tensor((points - problem.mean) / problem.scale, dtype=problem.dtype, device=problem.device)
+
+    def _fitted_tensors(self):
+        problem = self._problem
+        centers = torch.as_tensor(self._centers_work, dtype=problem.dtype, device=problem.device)
+        amplitudes = torch.as_tensor(self.amplitudes_, dtype=problem.dtype, device=problem.device)
+        sigma = torch.tensor(self.sigma_, dtype=problem.dtype, device=problem.device)
+        return centers, amplitudes, sigma
+
+    def score_samples(self, X) -> np.ndarray:
+        """f(x) of the fitted model: X array of shape (n_samples, n_features) -> (n_samples,)."""
+        self._check_fitted("score_samples")
+        centers, amplitudes, sigma = self._fitted_tensors()
+        config = self._problem.config
+        f = evaluate(augment(self._to_working(X)), centers[None], amplitudes[None], sigma.reshape(1),
+                     config.temperature, config.competition)
+        return f[:, 0].double().cpu().numpy()
+
+    def explain(self, n_exemplars: int = 5) -> pd.DataFrame:
+        """One row per kernel, ranked by its contribution ``delta_t`` to t.
+
+        Columns: kernel, active, amplitude, sigma, center, n_data (members among the data, by the
+        argmax of the SoftMax, i.e. the nearest centre), n_reference, expected (w_R * reference
+        members), excess (n_data - expected), significance (signed local Z of the exact binomial
+        test of the member split; pre-trial, optimistic), delta_t (t minus t without the kernel),
+        exemplars_nearest and exemplars_top_score (data row indices: closest to the centre, and
+        highest f, among the members), members_data and members_reference (row indices).
+        """
+        self._check_fitted("explain")
+        check_int("n_exemplars", n_exemplars, 0)
+        centers, amplitudes, sigma = self._fitted_tensors()
+        config = self._problem.config
+        ref_w, data_w = self._weights
+        return explain_kernels(
+            self._pool_aug,
+            self._problem.reference.shape[0],
+            ref_w,
+            data_w,
+            centers,
+            amplitudes,
+            sigma,
+            config.temperature,
+            config.competition,
+            config.active_threshold,
+            self.t_obs_,
+            self.centers_,
+            n_exemplars,
+        )

@@ -1,0 +1,133 @@
+"""Per-kernel regions: which points a kernel claims, how far they depart from the reference, and
+how much of t the kernel carries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import special, stats
+
+from .kernels import evaluate, log_kernels, nearest_kernel
+from .loss import np_loss, t_from_loss
+
+
+def binomial_z(n_data: np.ndarray, n_reference: np.ndarray, data_share: float) -> np.ndarray:
+    """Signed Z of the exact binomial test of a member split.
+
+    Under the null each of the n_data + n_reference members is a data point with probability
+    ``data_share`` = N_D / (N_D + N_R). Positive Z: more data members than expected (upper tail),
+    negative: fewer (lower tail). The test is local and pre-trial: the kernel was placed using
+    these very points, so this Z is optimistic; only the calibrated global p-value is not.
+    """
+    n_data = np.asarray(n_data, dtype=np.int64)
+    total = n_data + np.asarray(n_reference, dtype=np.int64)
+    z = np.zeros(n_data.shape)
+    for i, (k, n) in enumerate(zip(n_data, total)):
+        if n == 0:
+            continue
+        if k >= data_share * n:
+            log_p = stats.binom.logsf(k - 1, n, data_share)  # P(X >= k)
+            z[i] = -special.ndtri_exp(min(log_p, 0.0))
+        else:
+            log_p = stats.binom.logcdf(k, n, data_share)  # P(X <= k)
+            z[i] = special.ndtri_exp(min(log_p, 0.0))
+    return z
+
+
+def removal_t(
+    pool_aug: torch.Tensor,
+    reference_weight: torch.Tensor,
+    data_weight: torch.Tensor,
+    centers: torch.Tensor,
+    amplitudes: torch.Tensor,
+    sigma: torch.Tensor,
+    temperature: float,
+    competition: str,
+) -> np.ndarray:
+    """t of the fit with kernel i removed (the others unchanged, SoftMax renormalised), for each i.
+
+    pool_aug: (N, d_pad); weights: (N,); centers (M, d); amplitudes (M,); sigma scalar tensor.
+    """
+    n_kernels = centers.shape[0]
+    if n_kernels == 1:
+        return np.zeros(1)
+    keep = torch.tensor(
+        [[j for j in range(n_kernels) if j != i] for i in range(n_kernels)], device=centers.device
+    )  # (M, M-1)
+    f = evaluate(
+        pool_aug, centers[keep], amplitudes[keep], sigma.expand(n_kernels), temperature, competition
+    )  # (N, M)
+    loss = np_loss(f.T, reference_weight[:, None].expand(-1, n_kernels), data_weight[:, None].expand(-1, n_kernels))
+    return t_from_loss(loss.cpu().numpy())
+
+
+def explain_kernels(
+    pool_aug: torch.Tensor,
+    n_reference: int,
+    reference_weight: torch.Tensor,
+    data_weight: torch.Tensor,
+    centers: torch.Tensor,
+    amplitudes: torch.Tensor,
+    sigma: torch.Tensor,
+    temperature: float,
+    competition: str,
+    active_threshold: float,
+    t_obs: float,
+    centers_input: np.ndarray,
+    n_exemplars: int = 5,
+) -> pd.DataFrame:
+    """One row per kernel, ranked by ``delta_t`` (the drop in t when the kernel is removed).
+
+    pool_aug holds the reference rows first, then the data rows; centers etc. are in working space;
+    ``centers_input`` are the same centres in input space, as reported to the user.
+    Member indices and exemplar indices refer to rows of the data (or reference) as passed to fit.
+    """
+    n_kernels = centers.shape[0]
+    members = nearest_kernel(pool_aug, centers).cpu().numpy()
+    ref_members, data_members = members[:n_reference], members[n_reference:]
+    data_aug = pool_aug[n_reference:]
+    f_data = evaluate(data_aug, centers[None], amplitudes[None], sigma.reshape(1), temperature, competition)[:, 0]
+    f_data = f_data.double().cpu().numpy()
+    # squared distances to every centre, for the nearest exemplars: (n_data, M)
+    dist2 = -2.0 * sigma.item() ** 2 * log_kernels(data_aug, centers, sigma).double().cpu().numpy()
+    ref_w = reference_weight[:n_reference].double().cpu().numpy()
+    data_w = data_weight[n_reference:].double().cpu().numpy()
+    n_data_rows = pool_aug.shape[0] - n_reference
+    data_share = n_data_rows / (n_data_rows + n_reference)
+    t_without = removal_t(pool_aug, reference_weight, data_weight, centers, amplitudes, sigma, temperature, competition)
+    amps = amplitudes.double().cpu().numpy()
+
+    rows = []
+    for i in range(n_kernels):
+        data_idx = np.flatnonzero(data_members == i)
+        ref_idx = np.flatnonzero(ref_members == i)
+        nearest = data_idx[np.argsort(dist2[data_idx, i], kind="stable")[:n_exemplars]]
+        top = data_idx[np.argsort(-f_data[data_idx], kind="stable")[:n_exemplars]]
+        n_data = float(data_w[data_idx].sum())
+        expected = float(ref_w[ref_idx].sum())
+        rows.append(
+            {
+                "kernel": i,
+                "active": bool(abs(amps[i]) >= active_threshold),
+                "amplitude": float(amps[i]),
+                "sigma": float(sigma.item()),
+                "center": centers_input[i].copy(),
+                "n_data": n_data,
+                "n_reference": int(ref_idx.size),
+                "expected": expected,
+                "excess": n_data - expected,
+                "significance": 0.0,
+                "delta_t": float(t_obs - t_without[i]),
+                "exemplars_nearest": nearest,
+                "exemplars_top_score": top,
+                "members_data": data_idx,
+                "members_reference": ref_idx,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["significance"] = binomial_z(
+        table["members_data"].map(len).to_numpy(), table["n_reference"].to_numpy(), data_share
+    )
+    return table.sort_values("delta_t", ascending=False, kind="stable").reset_index(drop=True)
+

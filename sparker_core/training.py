@@ -1,0 +1,131 @@
+"""Full-batch training of many independent fits at once, observed through snapshots.
+
+``train_iter`` advances T fits epoch by epoch and yields a frozen ``BatchSnapshot`` every few
+epochs. The fits share the pool of points and differ in their initial centres, widths and loss
+weights, so one program trains the observed fit and every null pseudo-experiment alike.
+Inside an epoch the fits are processed in blocks of ``block_fits`` so that the (rows, M, T)
+temporaries of the fused forward/backward pass stay in cache; blocks are independent, so the
+numbers do not depend on the block size (up to floating-point summation order in the GEMM).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import SparKerConfig
+from .kernels import loss_and_grad
+from .loss import t_from_loss
+
+# Columns (fits * kernels) per block; 256 keeps the (2048, 256) float32 temporaries at 2 MiB.
+BLOCK_COLUMNS = 256
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
+
+
+class StopTraining(Exception):
+    """Raised by a callback (or by the caller) to stop a fit between snapshots."""
+
+
+@dataclass(frozen=True)
+class BatchSnapshot:
+    """State of T fits after ``epoch`` optimiser steps; arrays are copies in working space."""
+
+    epoch: int  # optimiser steps taken so far
+    sigma: np.ndarray  # (T,) width used at this epoch
+    loss: np.ndarray  # (T,) Neyman-Pearson loss L (without the sparsity penalty)
+    t: np.ndarray  # (T,) test statistic -2 L
+    centers: np.ndarray  # (T, M, d)
+    amplitudes: np.ndarray  # (T, M)
+
+
+def default_block_fits(n_kernels: int) -> int:
+    return max(1, BLOCK_COLUMNS // n_kernels)
+
+
+class _Adam:
+    """Adam on a (T, ...) tensor, updated in place for any block of fits."""
+
+    def __init__(self, param: torch.Tensor):
+        self.param = param
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+
+    def step(self, rows: slice, grad: torch.Tensor, lr, step: int) -> None:
+        b1, b2 = _ADAM_BETAS
+        m, v = self.m[rows], self.v[rows]
+        m.mul_(b1).add_(grad, alpha=1.0 - b1)
+        v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
+        denom = (v / (1.0 - b2**step)).sqrt_().add_(_ADAM_EPS)
+        update = (m / (1.0 - b1**step)).div_(denom)
+        self.param[rows].sub_(update * lr)
+
+
+def train_iter(
+    points_aug: torch.Tensor,
+    reference_weight: torch.Tensor,
+    data_weight: torch.Tensor,
+    initial_centers: torch.Tensor,
+    sigmas: torch.Tensor,
+    config: SparKerConfig,
+    every: int | None = 10,
+    block_fits: int | None = None,
+) -> Iterator[BatchSnapshot]:
+    """Train T fits; yield a snapshot at epoch 0, every ``every`` epochs, and after the last step.
+
+    points_aug: (N, d_pad) from ``kernels.augment``; reference_weight, data_weight: (N, T);
+    initial_centers: (T, M, d); sigmas: (max_epochs + 1, T) width of each fit at each epoch.
+    ``every=None`` yields the final snapshot only. Memory is O(N * T) for the weights plus
+    O(ROW_CHUNK * block_fits * M) for temporaries. The caller may stop iterating at any snapshot.
+    """
+    n_fits, n_kernels, d = initial_centers.shape
+    block = block_fits or default_block_fits(n_kernels)
+    centers = initial_centers.clone()
+    amplitudes = torch.zeros(n_fits, n_kernels, dtype=centers.dtype, device=centers.device)
+    adam_centers, adam_amplitudes = _Adam(centers), _Adam(amplitudes)
+    low = 0.0 if config.positive_only else -config.amplitude_clip
+    loss = torch.zeros(n_fits, dtype=torch.float64, device=centers.device)
+    last = config.max_epochs
+    center_scale = config.center_learning_rate / math.sqrt(d)
+    blocks = [slice(s, min(s + block, n_fits)) for s in range(0, n_fits, block)]
+    for epoch in range(last + 1):
+        sigma = sigmas[epoch]
+        final = epoch == last
+        snapshot_now = final or (every is not None and epoch % every == 0)
+        if snapshot_now:  # parameters at which this epoch's loss is evaluated
+            snap_centers = centers.cpu().numpy().copy()
+            snap_amplitudes = amplitudes.cpu().numpy().copy()
+        for rows in blocks:
+            block_loss, grad_c, grad_a = loss_and_grad(
+                points_aug,
+                centers[rows],
+                amplitudes[rows],
+                sigma[rows],
+                reference_weight[:, rows],
+                data_weight[:, rows],
+                config.temperature,
+                config.competition,
+                with_grad=not final,
+            )
+            loss[rows] = block_loss
+            if final:
+                continue
+            if config.sparsity > 0:
+                grad_a.add_(torch.sign(amplitudes[rows]), alpha=config.sparsity)
+            adam_centers.step(rows, grad_c, (center_scale * sigma[rows])[:, None, None], epoch + 1)
+            adam_amplitudes.step(rows, grad_a, config.learning_rate, epoch + 1)
+            amplitudes[rows].clamp_(low, config.amplitude_clip)
+        if snapshot_now:
+            loss_np = loss.cpu().numpy().copy()
+            yield BatchSnapshot(
+                epoch=epoch,
+                sigma=sigma.double().cpu().numpy().copy(),
+                loss=loss_np,
+                t=t_from_loss(loss_np),
+                centers=snap_centers,
+                amplitudes=snap_amplitudes,
+            )
