@@ -314,18 +314,22 @@ class SparKer:
                      config.temperature, config.competition)
         return f[:, 0].double().cpu().numpy()
 
-    def explain(self, n_exemplars: int = 5) -> pd.DataFrame:
+    def explain(self, n_exemplars: int = 5, member_radius: float = 2.0) -> pd.DataFrame:
         """One row per kernel, ranked by its contribution ``delta_t`` to t.
 
-        Columns: kernel, active, amplitude, sigma, center, n_data (members among the data, by the
-        argmax of the SoftMax, i.e. the nearest centre), n_reference, expected (w_R * reference
+        Members of a kernel are the points whose SoftMax argmax (nearest centre) is that kernel and
+        that lie within ``member_radius`` sigmas of its centre (beyond that f is ~0 and a point
+        belongs to no kernel).
+        Columns: kernel, active, amplitude, sigma, center, n_data (data members, summed weights),
+        n_reference, expected (w_R * reference
         members), excess (n_data - expected), significance (signed local Z of the exact binomial
-        test of the member split; pre-trial, optimistic), delta_t (t minus t without the kernel),
+        test of the member split; pre-trial, optimistic), delta_t (t minus t with the kernel silenced, a_i = 0),
         exemplars_nearest and exemplars_top_score (data row indices: closest to the centre, and
         highest f, among the members), members_data and members_reference (row indices).
         """
         self._check_fitted("explain")
         check_int("n_exemplars", n_exemplars, 0)
+        check_positive("member_radius", member_radius)
         centers, amplitudes, sigma = self._fitted_tensors()
         config = self._problem.config
         ref_w, data_w = self._weights
@@ -343,4 +347,5 @@ class SparKer:
             self.t_obs_,
             self.centers_,
             n_exemplars,
+            float(member_radius),
         )

@@ -45,21 +45,21 @@ def removal_t(
     temperature: float,
     competition: str,
 ) -> np.ndarray:
-    """t of the fit with kernel i removed (the others unchanged, SoftMax renormalised), for each i.
+    """t of the fit with kernel i silenced (a_i = 0, everything else unchanged), for each i.
 
+    Silencing keeps the SoftMax shares of the other kernels as fitted, so the region the kernel
+    claimed reverts to f ~ 0 (no departure from the reference) instead of being handed to
+    neighbours whose amplitudes were never fitted there.
     pool_aug: (N, d_pad); weights: (N,); centers (M, d); amplitudes (M,); sigma scalar tensor.
     """
     n_kernels = centers.shape[0]
-    if n_kernels == 1:
-        return np.zeros(1)
-    keep = torch.tensor(
-        [[j for j in range(n_kernels) if j != i] for i in range(n_kernels)], device=centers.device
-    )  # (M, M-1)
+    silenced = amplitudes[None].repeat(n_kernels, 1)  # (M, M): row i has a_i = 0
+    silenced.fill_diagonal_(0.0)
     f = evaluate(
-        pool_aug, centers[keep], amplitudes[keep], sigma.expand(n_kernels), temperature, competition
+        pool_aug, centers[None].expand(n_kernels, -1, -1), silenced, sigma.expand(n_kernels), temperature, competition
     )  # (N, M)
-    loss = np_loss(f.T, reference_weight[:, None].expand(-1, n_kernels), data_weight[:, None].expand(-1, n_kernels))
-    return t_from_loss(loss.cpu().numpy())
+    weights = (reference_weight[:, None].expand(-1, n_kernels), data_weight[:, None].expand(-1, n_kernels))
+    return t_from_loss(np_loss(f.T, *weights).cpu().numpy())
 
 
 def explain_kernels(
@@ -76,15 +76,21 @@ def explain_kernels(
     t_obs: float,
     centers_input: np.ndarray,
     n_exemplars: int = 5,
+    member_radius: float = 2.0,
 ) -> pd.DataFrame:
-    """One row per kernel, ranked by ``delta_t`` (the drop in t when the kernel is removed).
+    """One row per kernel, ranked by ``delta_t`` (the drop in t when the kernel is silenced).
 
-    pool_aug holds the reference rows first, then the data rows; centers etc. are in working space;
+    Members of kernel i are the points whose SoftMax argmax is i (their nearest centre) and that lie
+    within ``member_radius * sigma`` of it; points farther from every centre, where f is ~0, belong
+    to no kernel. pool_aug holds the reference rows first, then the data rows; centers etc. are in
+    working space;
     ``centers_input`` are the same centres in input space, as reported to the user.
     Member indices and exemplar indices refer to rows of the data (or reference) as passed to fit.
     """
     n_kernels = centers.shape[0]
-    members = nearest_kernel(pool_aug, centers).cpu().numpy()
+    nearest, z_nearest = nearest_kernel(pool_aug, centers, sigma)
+    # a point is a member of its nearest kernel if it lies within member_radius * sigma of it
+    members = torch.where(z_nearest >= -0.5 * member_radius**2, nearest, -1).cpu().numpy()
     ref_members, data_members = members[:n_reference], members[n_reference:]
     data_aug = pool_aug[n_reference:]
     f_data = evaluate(data_aug, centers[None], amplitudes[None], sigma.reshape(1), temperature, competition)[:, 0]

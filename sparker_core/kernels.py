@@ -168,11 +168,16 @@ def loss_and_grad(
     return loss, grad_mu.transpose(0, 1).contiguous(), grad_amp.T.contiguous()
 
 
-def nearest_kernel(points_aug: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centre for each point (the argmax of the SoftMax): centers (M, d) -> (n,)."""
-    unit = torch.ones((), dtype=centers.dtype, device=centers.device)
-    out = torch.empty(points_aug.shape[0], dtype=torch.long, device=points_aug.device)
+def nearest_kernel(
+    points_aug: torch.Tensor, centers: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centre of each point (the argmax of the SoftMax) and its log-kernel there.
+
+    centers (M, d); sigma scalar tensor -> (index (n,), z (n,)) with z = -|x - mu|^2 / (2 sigma^2).
+    """
+    index = torch.empty(points_aug.shape[0], dtype=torch.long, device=points_aug.device)
+    best = torch.empty(points_aug.shape[0], dtype=points_aug.dtype, device=points_aug.device)
     for start in range(0, points_aug.shape[0], ROW_CHUNK):
-        z = log_kernels(points_aug[start : start + ROW_CHUNK], centers, unit)
-        out[start : start + ROW_CHUNK] = z.argmax(1)
-    return out
+        z = log_kernels(points_aug[start : start + ROW_CHUNK], centers, sigma)
+        best[start : start + ROW_CHUNK], index[start : start + ROW_CHUNK] = z.max(1)
+    return index, best
