@@ -4,6 +4,7 @@ rare statistical anomalies between a reference sample and a data sample.
 Torch and numpy only; no user-interface imports.
 """
 
+from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
 from .data import NotFittedError
 from .estimator import PreparedProblem, SparKer, Snapshot
@@ -14,6 +15,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchSnapshot",
+    "MultiScaleResult",
+    "TailFit",
+    "TestResult",
+    "clopper_pearson",
+    "empirical_pvalue",
+    "toys_needed",
     "KernelEnsemble",
     "NotFittedError",
     "PreparedProblem",

@@ -83,10 +83,10 @@ def sigma_schedule(
     return sigma_init * (sigma_final / sigma_init) ** progress
 
 
-def auto_sigmas(reference: np.ndarray, seed: int) -> tuple[float, float]:
-    """(sigma_init, sigma_final) from the 50th and 5th percentiles of pairwise distances.
+def distance_percentiles(reference: np.ndarray, seed: int, percentiles) -> np.ndarray:
+    """Percentiles of the pairwise distances of up to AUTO_SIGMA_SUBSAMPLE reference rows.
 
-    Computed on up to AUTO_SIGMA_SUBSAMPLE reference rows drawn with ``seed`` (all distinct pairs).
+    The subsample is drawn with ``seed``; all distinct pairs with a non-zero distance count.
     """
     rng = np.random.default_rng(seed)
     n = reference.shape[0]
@@ -99,5 +99,10 @@ def auto_sigmas(reference: np.ndarray, seed: int) -> tuple[float, float]:
     dist = dist[dist > 0]
     if dist.size == 0:
         raise ValueError("`reference` has no two distinct rows; 'auto' widths cannot be computed.")
-    init, final = np.percentile(dist, [AUTO_SIGMA_INIT_PERCENTILE, AUTO_SIGMA_FINAL_PERCENTILE])
+    return np.percentile(dist, percentiles)
+
+
+def auto_sigmas(reference: np.ndarray, seed: int) -> tuple[float, float]:
+    """(sigma_init, sigma_final) from the 50th and 5th percentiles of pairwise reference distances."""
+    init, final = distance_percentiles(reference, seed, [AUTO_SIGMA_INIT_PERCENTILE, AUTO_SIGMA_FINAL_PERCENTILE])
     return float(init), float(final)

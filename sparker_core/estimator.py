@@ -22,6 +22,7 @@ from .config import (
     check_positive,
     sigma_schedule,
 )
+from .calibration import MultiScaleResult, calibrate_iter
 from .data import NotFittedError, check_points, check_same_width, check_weights
 from .explain import explain_kernels
 from .kernels import augment, evaluate
@@ -283,6 +284,34 @@ class SparKer:
         except StopTraining:
             iterator.close()
         return self
+
+    # ----------------------------------------------------------------------------- significance
+    def calibrate_iter(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
+        """Run null toys ``batch`` at a time, yielding the result so far after each batch.
+
+        Stopping the iteration keeps the toys finished so far: ``result_`` then holds their honest
+        p-value (``result_.complete`` is False). See ``sparker_core.calibration`` for the null
+        constructions. Memory is O(batch * n_points * n_kernels).
+        """
+        for result in calibrate_iter(self, n_toys, method, batch, seed, poisson, configs, combine):
+            self.result_ = result
+            combined = result.combined if isinstance(result, MultiScaleResult) else result
+            self.pvalue_ = combined.pvalue
+            yield result
+
+    def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
+        """Calibrated significance of the fit: a ``TestResult`` (or ``MultiScaleResult`` with ``configs``).
+
+        n_toys: pseudo-experiments; method: "permutation" (default) or "reference"; batch: toys
+        trained together (memory is O(batch * n_points * n_kernels); results do not depend on it);
+        seed: randomness of the toys; poisson: fluctuate the pseudo-data size (reference method);
+        configs: list of dicts overriding ``sigma_final`` (a number, 'auto' or 'pNN') and/or
+        ``n_kernels``, calibrated on the same toys and combined by ``combine`` ("minp" or "fisher").
+        """
+        result = None
+        for result in self.calibrate_iter(n_toys, method, batch, seed, poisson, configs, combine):
+            pass
+        return result
 
     # ----------------------------------------------------------------------------- fitted use
     def _check_fitted(self, what: str) -> None:

@@ -1,0 +1,406 @@
+"""Null pseudo-experiments, calibrated p-values, tail extrapolation and multi-scale aggregation.
+
+Every pseudo-experiment ("toy") is a full SparKer fit with the same epochs, schedule and t rule
+as the observed fit, trained through the same ``train_iter``. Toys share the pool of points
+[reference rows; data rows] and differ only in their per-point loss weights and initial centres,
+so a batch of toys is one tensor program.
+
+Two null constructions:
+
+- ``"permutation"``: pool reference and data, and give each toy a random split with the original
+  sizes (user weights travel with their points). Exactly valid when reference and data points are
+  exchangeable under the null. The observed t is the fitted model's own ``t_obs_``.
+- ``"reference"`` (NPLM-style): hold out ``2 * N_D`` reference rows as a pool of pseudo-data; the
+  observed fit is redone with the remaining rows as reference, and each toy draws its data from
+  the held-out pool (N_D rows, or a Poisson(N_D) number with ``poisson=True``) against that same
+  reference. Needs N_R >= 4 * N_D (the fit keeps at least 2 N_D reference rows); it assumes the
+  reference is a sample of the null distribution and never uses the data to build the null.
+
+p-value: (1 + #{t_null >= t_obs}) / (1 + n_toys), never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from scipy import stats
+
+from .config import SparKerConfig, check_choice, check_int, distance_percentiles, sigma_schedule
+from .data import NotFittedError
+from .training import train_iter
+
+METHODS = ("permutation", "reference")
+COMBINES = ("minp", "fisher")
+# The reference method holds out this many times N_D reference rows as the pseudo-data pool,
+# and needs as many again left for the fit's own reference.
+HELD_OUT_FACTOR = 2
+# Null distributions with fewer toys than this get no tail fit.
+MIN_TOYS_FOR_TAIL_FIT = 20
+
+
+@dataclass(frozen=True)
+class TailFit:
+    """A 3-parameter gamma fitted to the null toys by maximum likelihood; for extrapolation only."""
+
+    shape: float  # gamma shape k (a scaled chi-square with 2k degrees of freedom)
+    loc: float  # shift
+    scale: float  # scale
+    ks_pvalue: float  # Kolmogorov-Smirnov goodness of fit (optimistic: parameters fitted on the same toys)
+    pvalue: float  # EXTRAPOLATED p-value of t_obs under the fitted gamma
+    zscore: float  # EXTRAPOLATED Z of t_obs
+
+    def sf(self, t) -> np.ndarray:
+        """Extrapolated P(t_null >= t)."""
+        return stats.gamma.sf(t, self.shape, loc=self.loc, scale=self.scale)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Calibrated significance of an observed t against its null toys."""
+
+    __test__ = False  # not a pytest class
+
+    t_obs: float  # observed test statistic
+    null_distribution: np.ndarray  # (n_toys,) t of the toys finished so far
+    pvalue: float  # (1 + #{t_null >= t_obs}) / (1 + n_toys); never 0
+    pvalue_ci: tuple[float, float]  # Clopper-Pearson 95% interval of the exceedance probability
+    zscore: float  # Phi^-1(1 - pvalue)
+    tail_fit: TailFit | None  # extrapolation beyond the toys (None with < 20 toys or a failed fit)
+    method: str  # "permutation", "reference", or the combination rule for aggregated results
+    n_toys_requested: int  # toys asked for; n_toys < n_toys_requested after an early stop
+    label: str = ""  # which configuration this is (multi-scale runs)
+
+    @property
+    def n_toys(self) -> int:
+        return int(self.null_distribution.size)
+
+    @property
+    def complete(self) -> bool:
+        return self.n_toys >= self.n_toys_requested
+
+    @property
+    def n_exceeding(self) -> int:
+        return int(np.sum(self.null_distribution >= self.t_obs))
+
+
+@dataclass(frozen=True)
+class MultiScaleResult:
+    """Aggregated significance over several configurations calibrated on the same toys."""
+
+    combined: TestResult  # statistic -log(min p) or Fisher's -2 sum log p, calibrated on the toys
+    per_config: tuple[TestResult, ...]  # one result per configuration, same toys
+    configs: tuple[dict, ...] = field(default_factory=tuple)  # resolved overrides of each configuration
+
+
+def empirical_pvalue(t_obs: float, null: np.ndarray) -> float:
+    null = np.asarray(null, dtype=float)
+    return float((1 + np.sum(null >= t_obs)) / (1 + null.size))
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for the probability of k successes in n trials."""
+    alpha = 1.0 - confidence
+    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+def toys_needed(zscore: float) -> int:
+    """Fewest toys with which p = 1 / (1 + n_toys) reaches ``zscore`` (no toy above t_obs)."""
+    return max(1, math.ceil(1.0 / stats.norm.sf(zscore) - 1.0 - 1e-9))
+
+
+def fit_tail(null: np.ndarray, t_obs: float) -> TailFit | None:
+    """Gamma fit of the null toys; None when there are too few toys or they are all equal."""
+    null = np.asarray(null, dtype=float)
+    if null.size < MIN_TOYS_FOR_TAIL_FIT or np.ptp(null) <= 0:
+        return None
+    with np.errstate(all="ignore"):
+        shape, loc, scale = stats.gamma.fit(null)
+    if not all(np.isfinite([shape, loc, scale])) or scale <= 0 or shape <= 0:
+        return None
+    ks = stats.kstest(null, stats.gamma(shape, loc=loc, scale=scale).cdf).pvalue
+    log_p = stats.gamma.logsf(t_obs, shape, loc=loc, scale=scale)
+    return TailFit(
+        shape=float(shape),
+        loc=float(loc),
+        scale=float(scale),
+        ks_pvalue=float(ks),
+        pvalue=float(np.exp(log_p)),
+        zscore=float(-stats.norm.ppf(np.exp(log_p)) if log_p > -700 else np.sqrt(-2 * log_p)),
+    )
+
+
+def make_result(
+    t_obs: float, null, method: str, n_toys_requested: int, label: str = "", with_tail: bool = True
+) -> TestResult:
+    null = np.asarray(null, dtype=float).copy()
+    k = int(np.sum(null >= t_obs))
+    pvalue = (1 + k) / (1 + null.size)
+    return TestResult(
+        t_obs=float(t_obs),
+        null_distribution=null,
+        pvalue=float(pvalue),
+        pvalue_ci=clopper_pearson(k, null.size) if null.size else (0.0, 1.0),
+        zscore=float(stats.norm.isf(pvalue)),
+        tail_fit=fit_tail(null, t_obs) if with_tail else None,
+        method=method,
+        n_toys_requested=int(n_toys_requested),
+        label=label,
+    )
+
+
+# --------------------------------------------------------------------------------- toy designs
+@dataclass(frozen=True)
+class _Design:
+    """The pool and the role rules shared by the observed fit and every toy."""
+
+    pool_aug: torch.Tensor  # (N, d_pad), reference rows first
+    n_features: int
+    n_reference: int
+    n_data: int
+    weight: np.ndarray  # (N,) per-point user weights (ones when none were given)
+    method: str
+    seed: int
+    observed_seed: int  # the estimator's seed: initial centres of the observed fit
+    poisson: bool
+    fit_rows: np.ndarray  # pool rows that serve as reference
+    held_rows: np.ndarray  # reference method: pool rows of the pseudo-data pool
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _weights(design: _Design, ref_rows: np.ndarray, data_rows: np.ndarray, scale_to: float | None = None):
+    """(A, B) over the pool: A = w_R * weight on reference rows, B = weight on data rows."""
+    n = design.pool_aug.shape[0]
+    a, b = np.zeros(n), np.zeros(n)
+    ref_total = design.weight[ref_rows].sum()
+    data_total = design.weight[data_rows].sum() if scale_to is None else scale_to
+    a[ref_rows] = design.weight[ref_rows] * data_total / ref_total
+    b[data_rows] = design.weight[data_rows]
+    return a, b
+
+
+def _observed_roles(design: _Design, n_kernels: int):
+    data_rows = design.n_reference + np.arange(design.n_data)
+    a, b = _weights(design, design.fit_rows, data_rows)
+    start = np.random.default_rng(design.observed_seed).choice(design.n_data, n_kernels, replace=False)
+    return a, b, design.n_reference + start
+
+
+def _toy_roles(design: _Design, toy: int, n_kernels: int):
+    rng = _rng(design.seed, 0, toy)
+    if design.method == "permutation":
+        order = rng.permutation(design.n_reference + design.n_data)
+        data_rows, ref_rows = order[: design.n_data], order[design.n_data :]
+        a, b = _weights(design, ref_rows, data_rows)
+    else:
+        size = design.n_data
+        if design.poisson:
+            size = int(np.clip(rng.poisson(design.n_data), n_kernels, design.held_rows.size))
+        data_rows = rng.choice(design.held_rows, size, replace=False)
+        # w_R stays N_D / N_R_fit, as in the observed fit: only the pseudo-data size fluctuates
+        a, b = _weights(design, design.fit_rows, data_rows, scale_to=float(design.n_data))
+    start = _rng(design.seed, 1, toy).choice(data_rows, n_kernels, replace=False)
+    return a, b, start
+
+
+def _train_columns(design: _Design, roles, sigmas: np.ndarray, config: SparKerConfig) -> np.ndarray:
+    """Train one fit per column; roles: list of (A, B, initial rows); sigmas: (E+1, n_columns)."""
+    dtype, device = design.pool_aug.dtype, design.pool_aug.device
+    as_tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=dtype, device=device)  # noqa: E731
+    a = as_tensor(np.stack([r[0] for r in roles], axis=1))  # (N, k)
+    b = as_tensor(np.stack([r[1] for r in roles], axis=1))  # (N, k)
+    rows = torch.as_tensor(np.stack([r[2] for r in roles]), device=device)  # (k, M)
+    centers = design.pool_aug[rows][:, :, : design.n_features]  # (k, M, d)
+    *_, last = train_iter(design.pool_aug, a, b, centers, as_tensor(sigmas), config, every=None)
+    return last.t
+
+
+# --------------------------------------------------------------------------------- driver
+@dataclass(frozen=True)
+class _Scale:
+    label: str
+    overrides: dict
+    config: SparKerConfig
+    sigmas: np.ndarray  # (E+1,)
+
+
+def _resolve_scales(model, configs: Sequence[dict] | None) -> list[_Scale]:
+    base: SparKerConfig = model._problem.config
+    if configs is None:
+        return [_Scale("fitted", {}, base, model._problem.sigmas)]
+    if len(configs) < 1:
+        raise ValueError("`configs` must hold at least one configuration; got an empty list.")
+    scales = []
+    reference = model._problem.reference.double().cpu().numpy()
+    for spec in configs:
+        if not isinstance(spec, dict) or not set(spec) <= {"sigma_final", "n_kernels"} or not spec:
+            raise ValueError(
+                f"each entry of `configs` must be a dict with keys 'sigma_final' and/or 'n_kernels'; got {spec!r}."
+            )
+        overrides = {}
+        if "n_kernels" in spec:
+            check_int("n_kernels", spec["n_kernels"], 1)
+            if spec["n_kernels"] > model._problem.data.shape[0]:
+                raise ValueError(f"`n_kernels` in `configs` must not exceed the number of data rows; got {spec['n_kernels']}.")
+            overrides["n_kernels"] = int(spec["n_kernels"])
+        if "sigma_final" in spec:
+            overrides["sigma_final"] = _resolve_sigma(spec["sigma_final"], reference, model.seed)
+            if base.schedule != "constant" and overrides["sigma_final"] > base.sigma_init:
+                raise ValueError(
+                    f"`sigma_final` in `configs` must not exceed sigma_init ({base.sigma_init:.6g}); got {overrides['sigma_final']:.6g}."
+                )
+        config = replace(base, **overrides)
+        sigmas = sigma_schedule(config.sigma_init, config.sigma_final, config.schedule, config.max_epochs, config.anneal_fraction)
+        label = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in overrides.items())
+        scales.append(_Scale(label, overrides, config, sigmas))
+    return scales
+
+
+def _resolve_sigma(value, reference: np.ndarray, seed: int) -> float:
+    """A number, 'auto' (5th percentile) or 'pNN' (NN-th percentile of pairwise reference distances)."""
+    if isinstance(value, str) and (value == "auto" or (value[:1] == "p" and _is_percent(value[1:]))):
+        q = 5.0 if value == "auto" else float(value[1:])
+        return float(distance_percentiles(reference, seed, [q])[0])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    raise ValueError(f"`sigma_final` in `configs` must be a positive number, 'auto' or 'pNN' (a percentile); got {value!r}.")
+
+
+def _is_percent(text: str) -> bool:
+    try:
+        return 0 < float(text) < 100
+    except ValueError:
+        return False
+
+
+def _design(model, method: str, seed: int, poisson: bool) -> _Design:
+    problem = model._problem
+    n_ref, n_data = problem.reference.shape[0], problem.data.shape[0]
+    weight = np.ones(n_ref + n_data)
+    if problem.reference_weight is not None:
+        weight[:n_ref] = problem.reference_weight
+    if problem.data_weight is not None:
+        weight[n_ref:] = problem.data_weight
+    fit_rows, held_rows = np.arange(n_ref), np.arange(0)
+    if method == "reference":
+        if problem.reference_weight is not None or problem.data_weight is not None:
+            raise ValueError("`method='reference'` does not support per-point weights; use method='permutation'.")
+        n_held = HELD_OUT_FACTOR * n_data
+        if n_ref < 2 * n_held:
+            raise ValueError(
+                f"`method='reference'` needs a reference at least {2 * HELD_OUT_FACTOR} times the data "
+                f"(N_R >= {2 * HELD_OUT_FACTOR} N_D); got N_R={n_ref}, N_D={n_data}."
+            )
+        order = _rng(seed, 2).permutation(n_ref)
+        held_rows, fit_rows = np.sort(order[:n_held]), np.sort(order[n_held:])
+    return _Design(
+        pool_aug=model._pool_aug,
+        n_features=problem.reference.shape[1],
+        n_reference=n_ref,
+        n_data=n_data,
+        weight=weight,
+        method=method,
+        seed=seed,
+        observed_seed=model.seed,
+        poisson=poisson,
+        fit_rows=fit_rows,
+        held_rows=held_rows,
+    )
+
+
+def _check_calibration_args(model, n_toys, method, batch, seed, combine=None) -> None:
+    if not hasattr(model, "t_obs_"):
+        raise NotFittedError("This SparKer instance is not fitted yet; call `fit` before `calibrate`.")
+    if getattr(model, "stopped_early_", False):
+        raise ValueError(
+            f"`calibrate` needs a fit trained to completion; this one stopped at epoch {model.n_epochs_} "
+            f"of {model._problem.config.max_epochs}. Refit before calibrating."
+        )
+    check_int("n_toys", n_toys, 1)
+    check_choice("method", method, METHODS)
+    check_int("batch", batch, 1)
+    check_int("seed", seed, 0)
+    if combine is not None:
+        check_choice("combine", combine, COMBINES)
+
+
+def _loo_pvalues(null: np.ndarray) -> np.ndarray:
+    """Each toy's p-value against the other toys: (1 + #{i != j: t_i >= t_j}) / n."""
+    ranks = np.sum(null[None, :] >= null[:, None], axis=1) - 1  # others at least as large
+    return (1.0 + ranks) / null.size
+
+
+def _combine(p_obs: np.ndarray, p_toys: np.ndarray, combine: str):
+    """Statistics where larger is more extreme: -log(min p) or -2 sum log p."""
+    if combine == "minp":
+        return -np.log(p_obs.min()), -np.log(p_toys.min(axis=0))
+    return -2.0 * np.log(p_obs).sum(), -2.0 * np.log(p_toys).sum(axis=0)
+
+
+def calibrate_iter(
+    model,
+    n_toys: int = 100,
+    method: str = "permutation",
+    batch: int = 32,
+    seed: int = 0,
+    poisson: bool = False,
+    configs: Sequence[dict] | None = None,
+    combine: str = "minp",
+) -> Iterator[TestResult | MultiScaleResult]:
+    """Train the toys ``batch`` at a time; after each batch yield the result so far.
+
+    Without ``configs`` the results are ``TestResult``s for the fitted configuration; with
+    ``configs`` (dicts overriding ``sigma_final`` and/or ``n_kernels``) they are
+    ``MultiScaleResult``s. Memory is O(batch * n_points * n_kernels) beyond the pool itself.
+    Results do not depend on ``batch``: toy i's randomness comes from (seed, i) alone.
+    """
+    _check_calibration_args(model, n_toys, method, batch, seed, combine)
+    scales = _resolve_scales(model, configs)
+    design = _design(model, method, seed, poisson)
+
+    # observed t per configuration, through the same training code as the toys
+    if configs is None and method == "permutation":
+        t_obs = np.array([model.t_obs_])
+    else:
+        t_obs = np.array(
+            [_train_columns(design, [_observed_roles(design, s.config.n_kernels)], s.sigmas[:, None], s.config)[0]
+             for s in scales]
+        )
+    null = np.zeros((len(scales), 0))
+    for start in range(0, n_toys, batch):
+        toys = range(start, min(start + batch, n_toys))
+        done = np.zeros((len(scales), len(toys)))
+        for groups in _group_by_kernels(scales):
+            config = scales[groups[0]].config
+            roles = [_toy_roles(design, toy, config.n_kernels) for toy in toys]
+            for j in groups:
+                sigmas = np.repeat(scales[j].sigmas[:, None], len(toys), axis=1)
+                done[j] = _train_columns(design, roles, sigmas, scales[j].config)
+        null = np.concatenate([null, done], axis=1)
+        yield _assemble(scales, t_obs, null, method, n_toys, combine, configs is not None)
+
+
+def _group_by_kernels(scales: list[_Scale]) -> list[list[int]]:
+    groups: dict[int, list[int]] = {}
+    for j, scale in enumerate(scales):
+        groups.setdefault(scale.config.n_kernels, []).append(j)
+    return list(groups.values())
+
+
+def _assemble(scales, t_obs, null, method, n_toys, combine, multi):
+    per_config = tuple(make_result(t_obs[j], null[j], method, n_toys, scales[j].label) for j in range(len(scales)))
+    if not multi:
+        return per_config[0]
+    p_obs = np.array([r.pvalue for r in per_config])
+    p_toys = np.stack([_loo_pvalues(null[j]) for j in range(len(scales))])  # (configs, toys)
+    stat_obs, stat_toys = _combine(p_obs, p_toys, combine)
+    combined = make_result(stat_obs, stat_toys, f"{method}+{combine}", n_toys, "combined", with_tail=False)
+    return MultiScaleResult(combined=combined, per_config=per_config, configs=tuple(s.overrides for s in scales))

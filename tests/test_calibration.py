@@ -1,0 +1,186 @@
+"""Null toys: batching invariances, type-I error, power on a planted bump, p-value conventions."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sparker_core import NotFittedError, SparKer, TestResult, clopper_pearson, empirical_pvalue, toys_needed
+from sparker_core.calibration import _loo_pvalues, make_result
+
+SMALL = dict(n_kernels=3, max_epochs=60, sigma_init=2.0, sigma_final=0.8)
+
+
+def gaussian(seed, n_ref=800, n_data=200, d=3, bump=0):
+    rng = np.random.default_rng(seed)
+    reference, data = rng.normal(size=(n_ref, d)), rng.normal(size=(n_data, d))
+    if bump:
+        data[:bump] = rng.normal(loc=1.6, scale=0.15, size=(bump, d))
+    return reference, data
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    reference, data = gaussian(0, bump=10)
+    return SparKer(dtype="float64", **SMALL).fit(reference, data)
+
+
+@pytest.mark.parametrize("method", ["permutation", "reference"])
+def test_results_do_not_depend_on_batch(fitted, method):
+    by_batch = [fitted.calibrate(n_toys=12, method=method, batch=b, seed=3).null_distribution for b in (1, 5, 12)]
+    for null in by_batch[1:]:
+        np.testing.assert_allclose(null, by_batch[0], rtol=1e-9)
+
+
+def test_batched_toys_equal_looped_toys(fitted):
+    """Toys trained together equal the same toys trained one call at a time."""
+    together = fitted.calibrate(n_toys=6, batch=6, seed=5).null_distribution
+    looped = [r.null_distribution[-1] for r in fitted.calibrate_iter(n_toys=6, batch=1, seed=5)]
+    np.testing.assert_allclose(looped, together, rtol=1e-9)
+
+
+def test_permutation_toy_zero_with_identity_roles_reproduces_observed_fit(fitted):
+    """A toy is an ordinary fit: the observed fit equals the refit through the toy machinery."""
+    result = fitted.calibrate(n_toys=3, method="reference", seed=0)
+    assert np.isfinite(result.t_obs) and result.t_obs != fitted.t_obs_  # refit on the non-held rows
+    multi = fitted.calibrate(n_toys=3, seed=0, configs=[{"sigma_final": fitted.sigma_final_}])
+    assert multi.per_config[0].t_obs == pytest.approx(fitted.t_obs_, rel=1e-9)
+
+
+def test_same_seed_same_null_other_seed_differs(fitted):
+    a = fitted.calibrate(n_toys=5, seed=1).null_distribution
+    b = fitted.calibrate(n_toys=5, seed=1).null_distribution
+    c = fitted.calibrate(n_toys=5, seed=2).null_distribution
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_pvalue_conventions():
+    null = np.array([1.0, 2.0, 3.0, 4.0])
+    assert empirical_pvalue(10.0, null) == pytest.approx(1 / 5)  # never 0
+    assert empirical_pvalue(2.5, null) == pytest.approx(3 / 5)
+    assert empirical_pvalue(3.0, null) == pytest.approx(3 / 5)  # ties count as exceeding
+    result = make_result(10.0, null, "permutation", 4)
+    assert result.pvalue == pytest.approx(0.2) and result.zscore == pytest.approx(stats.norm.isf(0.2))
+    assert result.pvalue_ci[0] == 0.0 and result.pvalue_ci[1] == pytest.approx(1 - 0.025 ** (1 / 4))
+    low, high = clopper_pearson(3, 10)
+    assert low == pytest.approx(stats.beta.ppf(0.025, 3, 8)) and high == pytest.approx(stats.beta.ppf(0.975, 4, 7))
+    assert toys_needed(3.0) == 740  # 1 / (1 + 740) <= Phi(-3) = 0.00135
+    assert 1 / (1 + toys_needed(3.0)) <= stats.norm.sf(3.0) < 1 / toys_needed(3.0)
+    np.testing.assert_allclose(_loo_pvalues(np.array([5.0, 1.0, 3.0])), [1 / 3, 1.0, 2 / 3])
+
+
+def test_pvalue_never_zero_and_ci_contains_p(fitted):
+    result = fitted.calibrate(n_toys=30, seed=0)
+    assert isinstance(result, TestResult) and result.n_toys == 30 and result.complete
+    assert result.pvalue >= 1 / 31
+    assert result.pvalue_ci[0] <= result.pvalue <= result.pvalue_ci[1]
+    assert result.zscore == pytest.approx(stats.norm.isf(result.pvalue))
+
+
+def test_extrapolated_pvalue_agrees_inside_toy_range():
+    rng = np.random.default_rng(0)
+    null = stats.gamma.rvs(6.0, loc=3.0, scale=2.0, size=2000, random_state=rng)
+    for t_obs in np.quantile(null, [0.5, 0.8, 0.95]):
+        result = make_result(t_obs, null, "permutation", 2000)
+        assert result.tail_fit is not None and result.tail_fit.ks_pvalue > 0.01
+        assert result.tail_fit.pvalue == pytest.approx(result.pvalue, rel=0.25, abs=0.01)
+    far = make_result(np.max(null) * 2, null, "permutation", 2000)
+    assert far.pvalue == pytest.approx(1 / 2001) and far.tail_fit.pvalue < 1e-6  # beyond the toys
+
+
+def test_extrapolation_on_real_toys_agrees_with_empirical(fitted):
+    result = fitted.calibrate(n_toys=60, seed=0)
+    null = result.null_distribution
+    fit = result.tail_fit
+    assert fit is not None
+    for q in (0.5, 0.75, 0.9):
+        t = np.quantile(null, q)
+        assert fit.sf(t) == pytest.approx(empirical_pvalue(t, null), abs=0.12)
+
+
+def test_stopping_early_keeps_finished_toys_and_honest_pvalue(fitted):
+    results = []
+    for result in fitted.calibrate_iter(n_toys=40, batch=10, seed=0):
+        results.append(result)
+        if result.n_toys >= 20:
+            break
+    assert [r.n_toys for r in results] == [10, 20]
+    kept = fitted.result_
+    assert kept.n_toys == 20 and not kept.complete and kept.n_toys_requested == 40
+    assert kept.pvalue == pytest.approx(empirical_pvalue(kept.t_obs, kept.null_distribution))
+    full = fitted.calibrate(n_toys=40, batch=10, seed=0)
+    np.testing.assert_allclose(full.null_distribution[:20], kept.null_distribution, rtol=1e-12)
+
+
+def test_multiscale_aggregation(fitted):
+    configs = [{"sigma_final": 0.5}, {"sigma_final": "p20"}, {"n_kernels": 2}]
+    result = fitted.calibrate(n_toys=15, seed=0, configs=configs)
+    assert len(result.per_config) == 3 and result.combined.n_toys == 15
+    assert result.per_config[0].label == "sigma_final=0.5" and result.per_config[2].label == "n_kernels=2"
+    p_obs = min(r.pvalue for r in result.per_config)
+    assert result.combined.t_obs == pytest.approx(-np.log(p_obs))
+    # the combined statistic is calibrated on the same toys: a p-value in [1/16, 1]
+    assert 1 / 16 <= result.combined.pvalue <= 1
+    # min-p can only be as small as the smallest per-config p allows, never smaller than 1/(1+n)
+    assert result.combined.pvalue >= 1 / 16
+    fisher = fitted.calibrate(n_toys=15, seed=0, configs=configs, combine="fisher")
+    np.testing.assert_allclose(fisher.per_config[1].null_distribution, result.per_config[1].null_distribution)
+    assert fisher.combined.t_obs == pytest.approx(-2 * sum(np.log(r.pvalue) for r in result.per_config))
+
+
+@pytest.mark.slow
+def test_planted_bump_detected_with_100_toys():
+    reference, data = gaussian(1, n_ref=4000, n_data=500, d=4, bump=25)
+    model = SparKer(n_kernels=4, max_epochs=100, seed=0).fit(reference, data)
+    result = model.calibrate(n_toys=100, seed=0)
+    assert result.pvalue <= 0.02
+    assert result.t_obs > np.max(result.null_distribution)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["permutation", "reference"])
+def test_type_one_error_is_calibrated(method):
+    """Data drawn independently of the reference from the same law: uniform p-values."""
+    pvalues = []
+    for dataset in range(100):
+        reference, data = gaussian(1000 + dataset, n_ref=800, n_data=200, d=2)
+        model = SparKer(n_kernels=3, max_epochs=60, seed=dataset).fit(reference, data)
+        pvalues.append(model.calibrate(n_toys=39, method=method, batch=40, seed=dataset).pvalue)
+    pvalues = np.array(pvalues)
+    # p takes values k / 40; compare with the uniform law on that grid, jittered inside each cell
+    jittered = pvalues - np.random.default_rng(0).uniform(0, 1 / 40, size=pvalues.size)
+    assert stats.kstest(jittered, "uniform").pvalue > 0.01
+    rejections = int(np.sum(pvalues <= 0.05))
+    low, high = stats.binom.ppf([0.005, 0.995], 100, 0.05)
+    assert low <= rejections <= high
+
+
+def test_bad_calibration_input(fitted):
+    with pytest.raises(NotFittedError, match=r"call `fit` before `calibrate`"):
+        SparKer().calibrate()
+    with pytest.raises(ValueError, match=r"`n_toys` must be an integer >= 1; got 0\."):
+        fitted.calibrate(n_toys=0)
+    with pytest.raises(ValueError, match=r"`batch` must be an integer >= 1; got 0\."):
+        fitted.calibrate(batch=0)
+    with pytest.raises(ValueError, match=r"`method` must be one of 'permutation' or 'reference'; got 'bootstrap'\."):
+        fitted.calibrate(method="bootstrap")
+    with pytest.raises(ValueError, match=r"`combine` must be one of 'minp' or 'fisher'; got 'mean'\."):
+        fitted.calibrate(configs=[{"sigma_final": 0.5}], combine="mean")
+    with pytest.raises(ValueError, match=r"each entry of `configs` must be a dict"):
+        fitted.calibrate(configs=[{"width": 1}])
+    with pytest.raises(ValueError, match=r"`sigma_final` in `configs` must be a positive number, 'auto' or 'pNN'"):
+        fitted.calibrate(configs=[{"sigma_final": "p200"}])
+    reference, data = gaussian(0, n_ref=500, n_data=200)
+    small = SparKer(**SMALL).fit(reference, data)
+    with pytest.raises(ValueError, match=r"`method='reference'` needs a reference at least 4 times the data \(N_R >= 4 N_D\); got N_R=500, N_D=200\."):
+        small.calibrate(method="reference")
+
+
+def test_calibrating_an_interrupted_fit_is_refused():
+    reference, data = gaussian(0)
+    model = SparKer(**SMALL)
+    for snap in model.fit_iter(reference, data, every=10):
+        if snap.epoch == 20:
+            break
+    with pytest.raises(ValueError, match=r"`calibrate` needs a fit trained to completion; this one stopped at epoch 20 of 60\."):
+        model.calibrate()
