@@ -239,7 +239,7 @@ def _resolve_scales(model, configs: Sequence[dict] | None) -> list[_Scale]:
     if len(configs) < 1:
         raise ValueError("`configs` must hold at least one configuration; got an empty list.")
     scales = []
-    reference = model._problem.reference.double().cpu().numpy()
+    reference = model._problem.reference.cpu().numpy()  # a view; only a subsample is ever copied
     for spec in configs:
         if not isinstance(spec, dict) or not set(spec) <= {"sigma_final", "n_kernels"} or not spec:
             raise ValueError(
@@ -302,7 +302,7 @@ def _design(model, method: str, seed: int, poisson: bool) -> _Design:
         order = _rng(seed, 2).permutation(n_ref)
         held_rows, fit_rows = np.sort(order[:n_held]), np.sort(order[n_held:])
     return _Design(
-        pool_aug=model._pool_aug,
+        pool_aug=problem.pool_aug,
         n_features=problem.reference.shape[1],
         n_reference=n_ref,
         n_data=n_data,

@@ -83,15 +83,16 @@ def sigma_schedule(
     return sigma_init * (sigma_final / sigma_init) ** progress
 
 
-def distance_percentiles(reference: np.ndarray, seed: int, percentiles) -> np.ndarray:
+def distance_percentiles(reference: np.ndarray, seed: int, percentiles, mean=0.0, scale=1.0) -> np.ndarray:
     """Percentiles of the pairwise distances of up to AUTO_SIGMA_SUBSAMPLE reference rows.
 
-    The subsample is drawn with ``seed``; all distinct pairs with a non-zero distance count.
+    The subsample is drawn with ``seed`` and mapped to working space as (rows - mean) / scale; all
+    distinct pairs with a non-zero distance count.
     """
     rng = np.random.default_rng(seed)
     n = reference.shape[0]
     rows = reference if n <= AUTO_SIGMA_SUBSAMPLE else reference[rng.choice(n, AUTO_SIGMA_SUBSAMPLE, replace=False)]
-    rows = np.asarray(rows, dtype=np.float64)
+    rows = (np.asarray(rows, dtype=np.float64) - mean) / scale
     sq = (rows * rows).sum(1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T
     upper = np.triu_indices(rows.shape[0], k=1)
@@ -102,7 +103,8 @@ def distance_percentiles(reference: np.ndarray, seed: int, percentiles) -> np.nd
     return np.percentile(dist, percentiles)
 
 
-def auto_sigmas(reference: np.ndarray, seed: int) -> tuple[float, float]:
+def auto_sigmas(reference: np.ndarray, seed: int, mean=0.0, scale=1.0) -> tuple[float, float]:
     """(sigma_init, sigma_final) from the 50th and 5th percentiles of pairwise reference distances."""
-    init, final = distance_percentiles(reference, seed, [AUTO_SIGMA_INIT_PERCENTILE, AUTO_SIGMA_FINAL_PERCENTILE])
+    percentiles = [AUTO_SIGMA_INIT_PERCENTILE, AUTO_SIGMA_FINAL_PERCENTILE]
+    init, final = distance_percentiles(reference, seed, percentiles, mean, scale)
     return float(init), float(final)

@@ -31,11 +31,31 @@ def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:
         raise ValueError(f"`{name}` must have at least 1 feature; got shape {array.shape}.")
     if array.shape[0] < min_rows:
         raise ValueError(f"`{name}` must have at least {min_rows} rows; got {array.shape[0]}.")
-    array = array.astype(np.float64, copy=False)
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise ValueError(f"`{name}` contains NaN or infinite values ({int(bad.sum())} entries).")
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)  # float32 input stays float32: no full-size copy
+    n_bad = _count_non_finite(array)
+    if n_bad:
+        raise ValueError(f"`{name}` contains NaN or infinite values ({n_bad} entries).")
     return array
+
+
+_ROWS = 65536  # rows per chunk for full-array passes, so no full-size temporary is made
+
+
+def _count_non_finite(array: np.ndarray) -> int:
+    return sum(int((~np.isfinite(array[s : s + _ROWS])).sum()) for s in range(0, array.shape[0], _ROWS))
+
+
+def column_stats(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation in float64, in row chunks: (d,), (d,)."""
+    total = np.zeros(array.shape[1])
+    for s in range(0, array.shape[0], _ROWS):
+        total += array[s : s + _ROWS].sum(0, dtype=np.float64)
+    mean = total / array.shape[0]
+    sq = np.zeros(array.shape[1])
+    for s in range(0, array.shape[0], _ROWS):
+        sq += ((array[s : s + _ROWS] - mean) ** 2).sum(0)
+    return mean, np.sqrt(sq / array.shape[0])
 
 
 def check_same_width(data: np.ndarray, reference: np.ndarray) -> None:

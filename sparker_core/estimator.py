@@ -23,9 +23,9 @@ from .config import (
     sigma_schedule,
 )
 from .calibration import MultiScaleResult, calibrate_iter
-from .data import NotFittedError, check_points, check_same_width, check_weights
+from .data import NotFittedError, check_points, check_same_width, check_weights, column_stats
 from .explain import explain_kernels
-from .kernels import augment, evaluate
+from .kernels import augment, augment_pool, evaluate
 from .loss import role_weights
 from .training import StopTraining, train_iter
 
@@ -51,11 +51,25 @@ class PreparedProblem:
     dtype: torch.dtype
     mean: np.ndarray  # (d,) reference mean subtracted from every point
     scale: np.ndarray  # (d,) divisor after centring (ones unless preprocessing="standardize")
-    reference: torch.Tensor  # (N_R, d) working space
-    data: torch.Tensor  # (N_D, d) working space
+    pool_aug: torch.Tensor  # (N_R + N_D, d_pad): reference rows then data rows, augmented (kernels.augment)
+    n_reference: int  # N_R
     reference_weight: np.ndarray | None  # (N_R,) user weights or None
     data_weight: np.ndarray | None  # (N_D,) user weights or None
     sigmas: np.ndarray  # (max_epochs + 1,) width schedule
+
+    @property
+    def n_features(self) -> int:
+        return self.mean.shape[0]
+
+    @property
+    def reference(self) -> torch.Tensor:
+        """(N_R, d) working-space view into the pool."""
+        return self.pool_aug[: self.n_reference, : self.n_features]
+
+    @property
+    def data(self) -> torch.Tensor:
+        """(N_D, d) working-space view into the pool."""
+        return self.pool_aug[self.n_reference :, : self.n_features]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -167,14 +181,11 @@ class SparKer:
         reference_weight = check_weights(reference_weight, "reference_weight", reference.shape[0])
         data_weight = check_weights(data_weight, "data_weight", data.shape[0])
 
-        mean = reference.mean(0)
-        scale = np.ones(reference.shape[1])
-        if self.preprocessing == "standardize":
-            std = reference.std(0)
-            scale = np.where(std > 0, std, 1.0)
-        ref_work = (reference - mean) / scale
-        data_work = (data - mean) / scale
-        auto = auto_sigmas(ref_work, self.seed) if "auto" in (self.sigma_init, self.sigma_final) else None
+        mean, std = column_stats(reference)
+        scale = np.where(std > 0, std, 1.0) if self.preprocessing == "standardize" else np.ones_like(std)
+        dtype = getattr(torch, self.dtype)
+        pool_aug = augment_pool([reference, data], mean, scale, dtype, device)
+        auto = auto_sigmas(reference, self.seed, mean, scale) if "auto" in (self.sigma_init, self.sigma_final) else None
         sigma_init = auto[0] if self.sigma_init == "auto" else float(self.sigma_init)
         sigma_final = auto[1] if self.sigma_final == "auto" else float(self.sigma_final)
         if self.schedule != "constant" and sigma_final > sigma_init:
@@ -197,15 +208,14 @@ class SparKer:
             center_learning_rate=float(self.center_learning_rate),
             active_threshold=float(self.active_threshold),
         )
-        dtype = getattr(torch, self.dtype)
         return PreparedProblem(
             config=config,
             device=device,
             dtype=dtype,
             mean=mean,
             scale=scale,
-            reference=torch.as_tensor(ref_work, dtype=dtype, device=device),
-            data=torch.as_tensor(data_work, dtype=dtype, device=device),
+            pool_aug=pool_aug,
+            n_reference=reference.shape[0],
             reference_weight=reference_weight,
             data_weight=data_weight,
             sigmas=sigma_schedule(sigma_init, sigma_final, self.schedule, int(self.max_epochs), float(self.anneal_fraction)),
@@ -223,19 +233,18 @@ class SparKer:
         check_int("every", every, 1)
         problem = self.prepare(reference, data, reference_weight, data_weight)
         config = problem.config
-        n_ref = problem.reference.shape[0]
-        pool_aug = augment(torch.cat([problem.reference, problem.data]))
+        n_ref = problem.n_reference
+        pool_aug = problem.pool_aug
         a, b = role_weights(n_ref, problem.data.shape[0], problem.reference_weight, problem.data_weight)
         as_column = lambda w: torch.as_tensor(w, dtype=problem.dtype, device=problem.device)[:, None]  # noqa: E731
         rng = np.random.default_rng(self.seed)
         start = rng.choice(problem.data.shape[0], config.n_kernels, replace=False)
         sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)[:, None]
 
-        self._problem, self._pool_aug = problem, pool_aug
-        self._weights = (as_column(a)[:, 0], as_column(b)[:, 0])
-        self.history_ = []
-        self.stopped_early_ = True
-        for batch in train_iter(pool_aug, as_column(a), as_column(b), problem.data[start][None], sigmas, config, every):
+        weights = (as_column(a), as_column(b))
+        for batch in train_iter(pool_aug, *weights, problem.data[start][None], sigmas, config, every):
+            if batch.epoch == 0:  # the previous fit stays intact until the new one has a snapshot
+                self._problem, self._weights, self.history_ = problem, (weights[0][:, 0], weights[1][:, 0]), []
             snap = Snapshot(
                 epoch=batch.epoch,
                 sigma=float(batch.sigma[0]),
@@ -363,8 +372,8 @@ class SparKer:
         config = self._problem.config
         ref_w, data_w = self._weights
         return explain_kernels(
-            self._pool_aug,
-            self._problem.reference.shape[0],
+            self._problem.pool_aug,
+            self._problem.n_reference,
             ref_w,
             data_w,
             centers,

@@ -15,6 +15,7 @@ The hand-written backward pass below is checked against autograd in the tests (s
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 # Rows of points processed at once: (ROW_CHUNK, fits * kernels) temporaries stay in cache.
@@ -23,13 +24,38 @@ ROW_CHUNK = 2048
 _PAD_MULTIPLE = 8
 
 
+def augmented_width(n_features: int) -> int:
+    return -(-(n_features + 2) // _PAD_MULTIPLE) * _PAD_MULTIPLE
+
+
 def augment(points: torch.Tensor) -> torch.Tensor:
     """Augment points for the one-GEMM distance: array of shape (n, d) -> (n, d_pad)."""
     n, d = points.shape
-    width = -(-(d + 2) // _PAD_MULTIPLE) * _PAD_MULTIPLE
-    out = torch.zeros(n, width, dtype=points.dtype, device=points.device)
-    out[:, :d] = points
-    out[:, d] = (points.double() ** 2).sum(1).to(points.dtype)  # |x|^2
+    out = torch.zeros(n, augmented_width(d), dtype=points.dtype, device=points.device)
+    for start in range(0, n, ROW_CHUNK):
+        rows = points[start : start + ROW_CHUNK]
+        out[start : start + ROW_CHUNK, :d] = rows
+        out[start : start + ROW_CHUNK, d] = (rows.double() ** 2).sum(1).to(points.dtype)  # |x|^2
+    out[:, d + 1] = 1.0
+    return out
+
+
+def augment_pool(blocks, mean: np.ndarray, scale: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
+    """Stack numpy blocks of shape (n_k, d), map them to (x - mean) / scale and augment, chunk by chunk.
+
+    Peak memory is the output plus one chunk: a large reference is never copied whole in float64.
+    """
+    d = mean.shape[0]
+    n = sum(block.shape[0] for block in blocks)
+    out = torch.zeros(n, augmented_width(d), dtype=dtype, device=device)
+    row = 0
+    for block in blocks:
+        for start in range(0, block.shape[0], ROW_CHUNK * 8):
+            work = (np.asarray(block[start : start + ROW_CHUNK * 8], dtype=np.float64) - mean) / scale
+            end = row + work.shape[0]
+            out[row:end, :d] = torch.as_tensor(work, dtype=dtype)
+            out[row:end, d] = torch.as_tensor((work**2).sum(1), dtype=dtype)
+            row = end
     out[:, d + 1] = 1.0
     return out
 

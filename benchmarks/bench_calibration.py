@@ -1,0 +1,112 @@
+"""Speed of the null calibration: batched toys versus a loop of single fits, full-analysis time,
+and peak memory by batch size.
+
+    python benchmarks/bench_calibration.py             # all tables (about 5 minutes here)
+    python benchmarks/bench_calibration.py --quick     # small sizes only
+    python benchmarks/bench_calibration.py --million   # peak memory with a 1,000,000 x 384 reference
+
+The loop is ``calibrate(batch=1)``: the same toys, seeds and epochs, trained one fit per call.
+Peak memory is the maximum resident set size of a fresh child process that runs one batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+
+import numpy as np
+import torch
+
+from sparker_core import SparKer
+
+
+def sample(n_ref: int, n_data: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n_ref, d), dtype=np.float32), rng.standard_normal((n_data, d), dtype=np.float32))
+
+
+def batched_vs_loop(n_ref, n_data, d, n_kernels, n_toys, epochs) -> tuple[float, float]:
+    reference, data = sample(n_ref, n_data, d)
+    model = SparKer(n_kernels=n_kernels, max_epochs=epochs, seed=0).fit(reference, data)
+    start = time.perf_counter()
+    batched = model.calibrate(n_toys=n_toys, batch=n_toys, seed=0)
+    t_batched = time.perf_counter() - start
+    start = time.perf_counter()
+    looped = model.calibrate(n_toys=n_toys, batch=1, seed=0)
+    t_loop = time.perf_counter() - start
+    np.testing.assert_allclose(batched.null_distribution, looped.null_distribution, rtol=1e-3, atol=1e-3)
+    return t_batched, t_loop
+
+
+def full_analysis(n_ref, n_data, d, n_kernels, n_toys) -> tuple[float, float, float]:
+    reference, data = sample(n_ref, n_data, d, seed=1)
+    start = time.perf_counter()
+    model = SparKer(n_kernels=n_kernels, seed=0).fit(reference, data)
+    t_fit = time.perf_counter() - start
+    result = model.calibrate(n_toys=n_toys, batch=64, seed=0)
+    total = time.perf_counter() - start
+    return t_fit, total, result.pvalue
+
+
+def _child_peak(args, queue) -> None:
+    n_ref, n_data, d, n_kernels, batch, epochs = args
+    reference, data = sample(n_ref, n_data, d)
+    model = SparKer(n_kernels=n_kernels, max_epochs=epochs, seed=0).fit(reference, data)
+    del reference, data
+    start = time.perf_counter()
+    model.calibrate(n_toys=batch, batch=batch, seed=0)
+    seconds = time.perf_counter() - start
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, seconds))
+
+
+def peak_memory(n_ref, n_data, d, n_kernels, batch, epochs) -> tuple[float, float]:
+    """(peak RSS in GiB, seconds for one batch) in a fresh process."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child_peak, args=((n_ref, n_data, d, n_kernels, batch, epochs), queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--million", action="store_true")
+    parser.add_argument("--loop-epochs", type=int, default=50, help="epochs of the batched-vs-loop comparison")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+
+    if args.million:
+        print("peak memory, N_R=1,000,000, N_D=10,000, d=384, M=8, 20 epochs, one batch of toys")
+        print(f"{'batch':>6} {'peak RSS GiB':>13} {'s/batch':>8}")
+        for batch in (4, 16):
+            gib, seconds = peak_memory(1_000_000, 10_000, 384, 8, batch, 20)
+            print(f"{batch:>6} {gib:>13.2f} {seconds:>8.1f}")
+        return
+
+    sizes = [("small", 2000, 200, 16)] if args.quick else [("large", 15000, 2500, 384), ("small", 2000, 200, 16)]
+    print(f"100 toys, {args.loop_epochs} epochs, M=8: batched (one call) vs a loop of single fits")
+    print(f"{'size':>6} {'N_R':>6} {'N_D':>5} {'d':>4} {'batched s':>10} {'loop s':>8} {'speed-up':>9}")
+    for name, n_ref, n_data, d in sizes:
+        t_b, t_l = batched_vs_loop(n_ref, n_data, d, 8, 100, args.loop_epochs)
+        print(f"{name:>6} {n_ref:>6} {n_data:>5} {d:>4} {t_b:>10.2f} {t_l:>8.2f} {t_l / t_b:>8.2f}x")
+
+    if args.quick:
+        return
+    print("\nfull analysis at N_R=15000, N_D=2500, d=384, M=8, default epochs: observed fit + 100 toys")
+    t_fit, total, pvalue = full_analysis(15000, 2500, 384, 8, 100)
+    print(f"observed fit {t_fit:.1f} s; fit + 100 toys {total:.1f} s (target <= 90 s); p = {pvalue:.3f}")
+
+    print("\npeak memory by batch size (same size, 20 epochs, one batch per fresh process)")
+    print(f"{'batch':>6} {'peak RSS GiB':>13} {'s/batch':>8} {'ms/toy-epoch':>13}")
+    for batch in (16, 64, 128):
+        gib, seconds = peak_memory(15000, 2500, 384, 8, batch, 20)
+        print(f"{batch:>6} {gib:>13.2f} {seconds:>8.1f} {1e3 * seconds / (batch * 20):>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
