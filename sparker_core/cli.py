@@ -1,14 +1,43 @@
-"""The command line: ``python -m sparker_core demo`` (more commands arrive with the data loaders)."""
+"""The command line: ``sparker run | show | verify | demo`` (also ``python -m sparker_core``).
+
+Every error ends the command with exit code 2 and one line on stderr; ``run`` writes nothing
+to ``--out`` unless it succeeds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from .bundle import load_bundle, save_bundle, verify_bundle
+from .calibration import METHODS, toys_needed
 from .estimator import SparKer
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+# --sample NAME: the bundled samples, each one parquet file split by its "split" column
+SAMPLES = {
+    "wiki": "wiki/sample.parquet",
+    "digits": "digits/sample.parquet",
+    "bump": "teaching/bump.parquet",
+    "deficit": "teaching/deficit.parquet",
+    "two_bumps": "teaching/two_bumps.parquet",
+    "ring": "teaching/ring.parquet",
+}
+
+
+def sample_inputs(name: str) -> dict:
+    """load_pair arguments of a bundled sample."""
+    if name not in SAMPLES:
+        raise ValueError(f"`--sample` must be one of {', '.join(SAMPLES)}; got {name!r}.")
+    path = SAMPLE_DIR / SAMPLES[name]
+    return {"reference": str(path), "label_column": "split", "reference_value": "reference", "data_value": "data"}
 
 
 def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anomalies: int = 60, d: int = 5):
@@ -20,36 +49,211 @@ def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anom
     return reference, data
 
 
+# ------------------------------------------------------------------------------------ output
+def _describe(meta: pd.DataFrame | None, row: int, width: int = 90) -> str:
+    """What a data point is, from its metadata: text-like columns first, else the first columns."""
+    if meta is None or not len(meta.columns):
+        return f"data row {row}"
+    record = meta.iloc[row]
+    texts = [c for c in meta.columns if meta[c].dtype == object and isinstance(record[c], str)]
+    shown = texts[:2] if texts else list(meta.columns[:3])
+    parts = [f"{record[c]}" if c in texts else f"{c}={record[c]}" for c in shown]
+    return textwrap.shorten(" | ".join(str(p) for p in parts), width=width, placeholder="...")
+
+
+def print_summary(result: dict, kernels: pd.DataFrame, data_meta: pd.DataFrame | None, n_exemplars: int = 3) -> None:
+    low, high = result["pvalue_ci"]
+    print(f"t_obs = {result['t_obs']:.2f}   p = {result['pvalue']:.4g} (95% CI {low:.3g}-{high:.3g}, "
+          f"{result['n_toys']} toys, {result['method']})   Z = {result['zscore']:.2f}")
+    ext = result.get("extrapolated")
+    if ext:
+        print(f"extrapolated (gamma fit of the null, KS p = {ext['ks_pvalue']:.2f}): p ~ {ext['pvalue']:.3g}, Z ~ {ext['zscore']:.2f}")
+    print(f"\nkernels ranked by contribution to t ({int(kernels['active'].sum())} of {len(kernels)} active):")
+    print(f"{'kernel':>6} {'ampl.':>6} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8}")
+    for rank, row in enumerate(kernels.itertuples()):
+        print(f"{row.kernel:>6} {row.amplitude:>6.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
+              f"{row.significance:>7.1f} {row.delta_t:>8.1f}")
+        if rank < 3:
+            for index in list(row.exemplars_top_score)[:n_exemplars]:
+                print(f"{'':>8}- {_describe(data_meta, int(index))}")
+
+
+# ------------------------------------------------------------------------------------ commands
+def _load(args):
+    from .data import load_pair
+
+    if args.sample:
+        if args.reference or args.data or args.label_column:
+            raise ValueError("`--sample` cannot be combined with `--reference`, `--data` or `--label-column`.")
+        spec = sample_inputs(args.sample)
+    else:
+        if not args.reference:
+            raise ValueError("`--reference` is required (or `--sample NAME`).")
+        if bool(args.data) == bool(args.label_column):
+            raise ValueError("give either `--data PATH` or `--label-column COL` with `--reference-value` and `--data-value`.")
+        if args.label_column and (args.reference_value is None or args.data_value is None):
+            raise ValueError("`--label-column` needs both `--reference-value` and `--data-value`.")
+        spec = {"reference": args.reference, "data": args.data, "label_column": args.label_column,
+                "reference_value": args.reference_value, "data_value": args.data_value}
+    spec = {k: v for k, v in spec.items() if v is not None}
+    if args.key:
+        spec["key"] = args.key
+    return spec, load_pair(**spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.out is None:
+        raise ValueError("`--out` is required: the folder to write the result bundle to.")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"`--out` {out} already exists and is not an empty folder; choose a new folder.")
+    spec, pair = _load(args)
+    print(f"reference {pair.reference.shape[0]} x {pair.reference.shape[1]}, data {pair.data.shape[0]} x {pair.data.shape[1]}")
+    model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device)
+    start = time.perf_counter()
+    with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr, disable=args.quiet) as bar:
+        for snap in model.fit_iter(pair.reference, pair.data, every=10):
+            bar.update(snap.epoch - bar.n)
+            bar.set_postfix(t=f"{snap.t:.1f}", sigma=f"{snap.sigma:.3g}")
+    with tqdm(total=args.n_toys, desc="null toys", unit="toy", file=sys.stderr, disable=args.quiet) as bar:
+        for result in model.calibrate_iter(n_toys=args.n_toys, method=args.method, batch=args.batch, seed=args.seed):
+            bar.update(result.n_toys - bar.n)
+    seconds = time.perf_counter() - start
+    inputs = {"load": spec, "files": pair.files}
+    folder = save_bundle(out, model, result, pair.reference, pair.data, inputs, pair.reference_metadata,
+                         pair.data_metadata, extra={"calibration_seed": args.seed, "seconds": round(seconds, 2)})
+    bundle = load_bundle(folder)
+    print(f"finished in {seconds:.1f} s; bundle written to {folder}\n")
+    print_summary(_result_dict(bundle), bundle.kernels, pair.data_metadata)
+    return 0
+
+
+def _result_dict(bundle) -> dict:
+    return bundle.manifest["result"]
+
+
+def _data_metadata(bundle) -> pd.DataFrame:
+    points = bundle.points
+    meta = points[points["split"] == "data"].drop(columns=["split", "row", "score", "kernel"])
+    return meta.reset_index(drop=True)
+
+
+def show(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    m = bundle.manifest
+    print(f"bundle {bundle.path} (created {m['created']}, sparker_core {m['versions']['sparker_core']})")
+    print(f"reference {m['sizes']['reference']} x {m['sizes']['features']}, data {m['sizes']['data']}; "
+          f"n_kernels={m['config']['n_kernels']}, sigma {m['config']['sigma_init']:.3g} -> {m['config']['sigma_final']:.3g}")
+    print_summary(_result_dict(bundle), bundle.kernels, _data_metadata(bundle))
+    z = max(3.0, np.ceil(bundle.result.zscore))
+    print(f"\n(claiming Z = {z:.0f} from toys alone needs {toys_needed(z)} toys)")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    from .data import load_pair
+
+    bundle = load_bundle(args.bundle)  # manifest and file hashes first
+    spec = bundle.manifest["inputs"]["load"]
+    recorded = bundle.manifest["inputs"]["files"]
+    for path, digest in recorded.items():
+        if not Path(path).is_file():
+            raise ValueError(f"input file {path} recorded in the bundle is missing.")
+    pair = load_pair(**spec)
+    for path, digest in recorded.items():
+        if pair.files.get(path) != digest:
+            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
+    passed = verify_bundle(args.bundle, pair.reference, pair.data)
+    for line in passed + ["input files match their recorded sha256"]:
+        print(f"ok: {line}")
+    print(f"bundle {bundle.path} verified")
+    return 0
+
+
 def demo(args: argparse.Namespace) -> int:
     reference, data = planted_bump(args.seed, n_anomalies=args.anomalies)
     print(f"reference {reference.shape}, data {data.shape}; data rows 0..{args.anomalies - 1} are a planted bump")
     start = time.perf_counter()
     model = SparKer(n_kernels=args.n_kernels, seed=args.seed).fit(reference, data)
-    print(f"trained {model.n_epochs_} epochs in {time.perf_counter() - start:.1f} s: t = {model.t_obs_:.1f}, "
-          f"sigma {model.sigma_init_:.2f} -> {model.sigma_final_:.2f}")
+    result = model.calibrate(n_toys=args.n_toys, seed=args.seed)
+    print(f"fit + {args.n_toys} toys in {time.perf_counter() - start:.1f} s: t = {model.t_obs_:.1f}, "
+          f"p = {result.pvalue:.3g}, Z = {result.zscore:.2f}")
     table = model.explain()
     print(f"\n{'kernel':>6} {'amplitude':>9} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8} {'planted':>8}")
     for row in table.itertuples():
-        planted = np.mean(row.members_data < args.anomalies) if len(row.members_data) else float("nan")
+        planted = f"{np.mean(row.members_data < args.anomalies):.0%}" if len(row.members_data) else "-"
         print(f"{row.kernel:>6} {row.amplitude:>9.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
-              f"{row.significance:>7.1f} {row.delta_t:>8.1f} {planted:>8.0%}")
+              f"{row.significance:>7.1f} {row.delta_t:>8.1f} {planted:>8}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sparker", description="SparKer anomaly detection on embeddings.")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sparker", description="SparKer: find and locate rare anomalies in embeddings.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="fit on a generated 5-d Gaussian sample with a planted bump")
+
+    p_run = sub.add_parser("run", help="fit, calibrate and write a result bundle")
+    p_run.add_argument("--reference", help="reference embeddings (.npy .npz .csv .tsv .parquet .h5 .hdf5 .pt .pth)")
+    p_run.add_argument("--data", help="data embeddings (or use --label-column on the reference file)")
+    p_run.add_argument("--label-column", help="column of the --reference file saying reference or data")
+    p_run.add_argument("--reference-value", help="label value of reference rows")
+    p_run.add_argument("--data-value", help="label value of data rows")
+    p_run.add_argument("--key", help="array / dataset / tensor name inside .npz, .h5 or .pt files")
+    p_run.add_argument("--sample", help=f"a bundled sample instead of files: {', '.join(SAMPLES)}")
+    p_run.add_argument("--n-kernels", type=int, default=8)
+    p_run.add_argument("--epochs", type=int, default=200)
+    p_run.add_argument("--n-toys", type=int, default=100)
+    p_run.add_argument("--method", default="permutation", help=f"null construction: {' or '.join(METHODS)}")
+    p_run.add_argument("--batch", type=int, default=32, help="toys trained together (memory ~ batch)")
+    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p_run.add_argument("--out", help="folder for the result bundle (must not exist or be empty)")
+    p_run.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_run.set_defaults(func=run)
+
+    p_show = sub.add_parser("show", help="print the summary of a saved run")
+    p_show.add_argument("bundle")
+    p_show.set_defaults(func=show)
+
+    p_verify = sub.add_parser("verify", help="re-check a bundle: file hashes, inputs, and t_obs recomputed")
+    p_verify.add_argument("bundle")
+    p_verify.set_defaults(func=verify)
+
+    p_demo = sub.add_parser("demo", help="fit and calibrate on a generated 5-d sample with a planted bump")
     p_demo.add_argument("--n-kernels", type=int, default=8)
     p_demo.add_argument("--anomalies", type=int, default=60)
+    p_demo.add_argument("--n-toys", type=int, default=50)
     p_demo.add_argument("--seed", type=int, default=0)
     p_demo.set_defaults(func=demo)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse already printed its one-line usage error
+        return int(exit_.code or 0)
     try:
         return args.func(args)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:
+        print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        if os.environ.get("SPARKER_DEBUG"):
+            raise
+        print(f"error: internal error {type(err).__name__}: {err} (set SPARKER_DEBUG=1 for the traceback)".splitlines()[0],
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -270,6 +270,9 @@ class SparKer:
         self.sigma_init_ = self._problem.config.sigma_init
         self.sigma_final_ = self._problem.config.sigma_final
         self.n_features_in_ = self._problem.mean.shape[0]
+        self.reference_mean_ = self._problem.mean  # working space is (x - reference_mean_) / reference_scale_
+        self.reference_scale_ = self._problem.scale
+        self.config_ = self._problem.config  # resolved hyper-parameters (SparKerConfig)
 
     def fit(
         self,

@@ -1,0 +1,179 @@
+"""The `sparker` command line and the result bundle: run, show, verify, tampering, bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparker_core.bundle import FILES, load_bundle
+from sparker_core.cli import main
+
+FAST = ["--n-kernels", "3", "--epochs", "40", "--n-toys", "19", "--quiet"]
+
+
+def write_inputs(folder, seed=0, n_ref=800, n_data=200, d=4, bump=15):
+    rng = np.random.default_rng(seed)
+    reference = rng.normal(size=(n_ref, d))
+    data = rng.normal(size=(n_data, d))
+    data[:bump] = rng.normal(loc=1.7, scale=0.1, size=(bump, d))
+    names = [str(i) for i in range(d)]
+    ref_df = pd.DataFrame(reference, columns=names).assign(text=[f"background {i}" for i in range(n_ref)])
+    data_df = pd.DataFrame(data, columns=names).assign(
+        text=[f"{'anomaly' if i < bump else 'background'} {i}" for i in range(n_data)]
+    )
+    ref_path, data_path = folder / "reference.csv", folder / "data.csv"
+    ref_df.to_csv(ref_path, index=False)
+    data_df.to_csv(data_path, index=False)
+    return ref_path, data_path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    ref_path, data_path = write_inputs(folder)
+    out = folder / "bundle"
+    code = main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), *FAST])
+    assert code == 0
+    return folder, ref_path, data_path, out
+
+
+def test_run_writes_a_complete_bundle(finished_run):
+    _, ref_path, data_path, out = finished_run
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "manifest.json"])
+    bundle = load_bundle(out)
+    m = bundle.manifest
+    assert m["sizes"] == {"reference": 800, "data": 200, "features": 4}
+    assert m["params"]["n_kernels"] == 3 and m["seeds"]["fit"] == 0
+    assert set(m["inputs"]["files"]) == {str(ref_path), str(data_path)}
+    assert m["result"]["n_toys"] == 19 and bundle.result.n_toys == 19
+    assert bundle.result.pvalue == pytest.approx(m["result"]["pvalue"])
+    assert m["result"]["pvalue"] == pytest.approx(1 / 20)  # the planted bump beats every toy
+    assert len(bundle.kernels) == 3 and len(bundle.history) == 5  # epochs 0, 10, 20, 30, 40
+    assert bundle.history[-1].t == pytest.approx(m["result"]["t_obs"])
+    points = bundle.points
+    assert len(points) == 1000 and set(points["split"]) == {"reference", "data"}
+    data_points = points[points["split"] == "data"]
+    assert data_points["text"].iloc[0] == "anomaly 0"  # metadata travels with the points
+    assert data_points["score"].iloc[:15].mean() > data_points["score"].iloc[15:].mean() + 1.0
+
+
+def test_run_prints_summary_with_exemplar_metadata(tmp_path, capsys):
+    ref_path, data_path = write_inputs(tmp_path)
+    main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(tmp_path / "b"), *FAST])
+    out = capsys.readouterr().out
+    assert "t_obs =" in out and "p = 0.05" in out and "Z =" in out
+    assert "anomaly" in out  # the top kernel's exemplars are the planted rows, shown by their text
+
+
+def test_show_reprints_the_summary(finished_run, capsys):
+    *_, out = finished_run
+    assert main(["show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "t_obs =" in text and "kernels ranked by contribution" in text and "anomaly" in text
+
+
+def test_verify_passes_on_an_untouched_bundle(finished_run, capsys):
+    *_, out = finished_run
+    assert main(["verify", str(out)]) == 0
+    assert "t_obs recomputed" in capsys.readouterr().out
+
+
+def copy_bundle(out, target):
+    import shutil
+
+    shutil.copytree(out, target)
+    return target
+
+
+@pytest.mark.parametrize("damage", ["edit_null", "delete_points", "truncate_kernels", "edit_t_obs", "edit_pvalue", "bad_json"])
+def test_verify_fails_on_a_tampered_bundle(finished_run, tmp_path, capsys, damage):
+    *_, out = finished_run
+    bundle = copy_bundle(out, tmp_path / "copy")
+    if damage == "edit_null":
+        null = np.load(bundle / "null.npy")
+        np.save(bundle / "null.npy", null * 0.5)
+    elif damage == "delete_points":
+        (bundle / "points.parquet").unlink()
+    elif damage == "truncate_kernels":
+        raw = (bundle / "kernels.parquet").read_bytes()
+        (bundle / "kernels.parquet").write_bytes(raw[: len(raw) // 2])
+    elif damage in ("edit_t_obs", "edit_pvalue"):
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        key = "t_obs" if damage == "edit_t_obs" else "pvalue"
+        manifest["result"][key] *= 1.5
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (bundle / "manifest.json").write_text("{not json")
+    assert main(["verify", str(bundle)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+def test_verify_fails_when_an_input_changed(finished_run, tmp_path, capsys):
+    folder, ref_path, data_path, out = finished_run
+    original = data_path.read_bytes()
+    try:
+        data_path.write_bytes(original.replace(b"anomaly 3", b"anomaly 4"))
+        assert main(["verify", str(out)]) != 0
+        assert "has changed since the run" in capsys.readouterr().err
+    finally:
+        data_path.write_bytes(original)
+
+
+def test_one_file_with_label_column(tmp_path):
+    ref_path, data_path = write_inputs(tmp_path)
+    both = pd.concat([pd.read_csv(ref_path).assign(role=0), pd.read_csv(data_path).assign(role=1)])
+    both.to_csv(tmp_path / "both.csv", index=False)
+    out = tmp_path / "labelled"
+    code = main(["run", "--reference", str(tmp_path / "both.csv"), "--label-column", "role",
+                 "--reference-value", "0", "--data-value", "1", "--out", str(out), *FAST])
+    assert code == 0
+    assert load_bundle(out).manifest["sizes"] == {"reference": 800, "data": 200, "features": 4}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--reference", "missing.csv", "--data", "missing.csv"], "does not exist"),
+        (["--reference", "REF", "--data", "REF", "--n-kernels", "0"], "`n_kernels` must be an integer >= 1; got 0."),
+        (["--reference", "REF", "--data", "REF", "--method", "bootstrap"], "`method` must be one of"),
+        (["--reference", "REF", "--data", "REF", "--n-toys", "0"], "`n_toys` must be an integer >= 1; got 0."),
+        (["--reference", "REF"], "give either `--data PATH` or `--label-column COL`"),
+        (["--reference", "REF", "--data", "REF", "--n-kernels", "abc"], "invalid int value"),
+        (["--reference", "REF", "--data", "REF", "--out", "EXISTING"], "already exists and is not an empty folder"),
+        (["--sample", "nope"], "`--sample` must be one of"),
+    ],
+)
+def test_run_errors_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    ref_path, _ = write_inputs(tmp_path)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("user file")
+    out = tmp_path / "out"
+    args = [str(ref_path) if a == "REF" else str(existing) if a == "EXISTING" else a for a in args]
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    code = main(["run", *args, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and err.startswith("error:") and "\n" not in err
+    assert message in err
+    assert not out.exists()
+    assert (existing / "keep.txt").read_text() == "user file" and len(list(existing.iterdir())) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging left behind
+
+
+def test_show_and_verify_on_missing_bundle(tmp_path, capsys):
+    assert main(["show", str(tmp_path / "nothing")]) != 0
+    assert main(["verify", str(tmp_path / "nothing")]) != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all("does not exist" in line for line in lines)
+
+
+def test_installed_entry_point_runs_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sparker_core", "show", str(tmp_path / "none")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
