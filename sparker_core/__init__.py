@@ -6,7 +6,16 @@ Torch and numpy only; no user-interface imports.
 
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
-from .data import NotFittedError
+from .data import (
+    MAX_EXPANDED_BYTES,
+    MAX_FILE_BYTES,
+    SUPPORTED_EXTENSIONS,
+    EmbeddingPair,
+    EmbeddingTable,
+    NotFittedError,
+    load_embeddings,
+    load_pair,
+)
 from .estimator import PreparedProblem, SparKer, Snapshot
 from .model import KernelEnsemble
 from .training import BatchSnapshot, StopTraining, train_iter
@@ -22,6 +31,13 @@ __all__ = [
     "empirical_pvalue",
     "toys_needed",
     "KernelEnsemble",
+    "EmbeddingPair",
+    "EmbeddingTable",
+    "MAX_EXPANDED_BYTES",
+    "MAX_FILE_BYTES",
+    "SUPPORTED_EXTENSIONS",
+    "load_embeddings",
+    "load_pair",
     "NotFittedError",
     "PreparedProblem",
     "Snapshot",
