@@ -1,6 +1,6 @@
 """Type-I error and power of the calibrated test, by null construction and by hyper-parameter.
 
-    python benchmarks/bench_quality.py              # methods + defaults tables (about 15 minutes here)
+    python benchmarks/bench_quality.py              # methods + defaults tables (about 20 minutes here)
     python benchmarks/bench_quality.py --quick      # fewer realisations
 
 Problem: 16-d standard Gaussian reference (N_R=4000) and data (N_D=500); the signal is a compact
@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    n_real, n_toys = (10, 19) if args.quick else (40, 39)
+    n_real, n_toys = (10, 19) if args.quick else (30, 29)
     base = dict(n_kernels=8, max_epochs=100)
     start = time.perf_counter()
 

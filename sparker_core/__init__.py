@@ -4,6 +4,7 @@ rare statistical anomalies between a reference sample and a data sample.
 Torch and numpy only; no user-interface imports.
 """
 
+from .bundle import ResultBundle, load_bundle, save_bundle, verify_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
 from .data import (
@@ -23,6 +24,10 @@ from .training import BatchSnapshot, StopTraining, train_iter
 __version__ = "0.1.0"
 
 __all__ = [
+    "ResultBundle",
+    "load_bundle",
+    "save_bundle",
+    "verify_bundle",
     "BatchSnapshot",
     "MultiScaleResult",
     "TailFit",
