@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .config import SparKerConfig, check_choice, check_int, distance_percentiles, sigma_schedule
+from .config import SparKerConfig, auto_sigmas, check_choice, check_int, distance_percentiles, sigma_schedule
 from .data import NotFittedError
 from .training import train_iter
 
@@ -265,10 +265,11 @@ def _resolve_scales(model, configs: Sequence[dict] | None) -> list[_Scale]:
 
 
 def _resolve_sigma(value, reference: np.ndarray, seed: int) -> float:
-    """A number, 'auto' (5th percentile) or 'pNN' (NN-th percentile of pairwise reference distances)."""
-    if isinstance(value, str) and (value == "auto" or (value[:1] == "p" and _is_percent(value[1:]))):
-        q = 5.0 if value == "auto" else float(value[1:])
-        return float(distance_percentiles(reference, seed, [q])[0])
+    """A number, 'auto' (as in fit) or 'pNN' (NN-th percentile of pairwise reference distances)."""
+    if value == "auto":
+        return auto_sigmas(reference, seed)[1]
+    if isinstance(value, str) and value[:1] == "p" and _is_percent(value[1:]):
+        return float(distance_percentiles(reference, seed, [float(value[1:])])[0])
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
         return float(value)
     raise ValueError(f"`sigma_final` in `configs` must be a positive number, 'auto' or 'pNN' (a percentile); got {value!r}.")

@@ -55,7 +55,9 @@ def _describe(meta: pd.DataFrame | None, row: int, width: int = 90) -> str:
     if meta is None or not len(meta.columns):
         return f"data row {row}"
     record = meta.iloc[row]
-    texts = [c for c in meta.columns if meta[c].dtype == object and isinstance(record[c], str)]
+    texts = [c for c in meta.columns if isinstance(record[c], str)]  # text-like columns first
+    # shortest text first (a title before its sentence), then the rest
+    texts.sort(key=lambda c: len(record[c]))
     shown = texts[:2] if texts else list(meta.columns[:3])
     parts = [f"{record[c]}" if c in texts else f"{c}={record[c]}" for c in shown]
     return textwrap.shorten(" | ".join(str(p) for p in parts), width=width, placeholder="...")

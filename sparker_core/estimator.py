@@ -88,8 +88,8 @@ class SparKer:
     minimising the Neyman-Pearson loss, with the kernel width annealed from ``sigma_init`` to
     ``sigma_final``; the test statistic is t = -2 L after the last epoch.
 
-    Parameters are stored as given and validated in ``fit``. ``sigma_*="auto"`` takes the 50th
-    (init) and 5th (final) percentiles of pairwise distances of up to 1,000 reference rows (in
+    Parameters are stored as given and validated in ``fit``. ``sigma_init="auto"`` is the median
+    pairwise distance of up to 1,000 reference rows and ``sigma_final="auto"`` 0.35 times it (in
     working space). Initial centres are ``n_kernels`` distinct data rows drawn with ``seed``;
     amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
     ``center_learning_rate`` is a fraction of the current sigma: centres move by about that much
