@@ -106,8 +106,9 @@ def _load(args):
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    if args.out is None:
-        raise ValueError("`--out` is required: the folder to write the result bundle to.")
+    if args.out is None:  # a fresh folder named after the input and the time
+        stem = args.sample or Path(args.reference or "run").stem
+        args.out = f"sparker-runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"`--out` {out} already exists and is not an empty folder; choose a new folder.")
@@ -218,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--batch", type=int, default=32, help="toys trained together (memory ~ batch)")
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p_run.add_argument("--out", help="folder for the result bundle (must not exist or be empty)")
+    p_run.add_argument("--out", help="folder for the result bundle (must not exist or be empty; "
+                                     "default sparker-runs/NAME-TIME)")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
     p_run.set_defaults(func=run)
 
