@@ -19,6 +19,7 @@ from .data import (
 )
 from .estimator import PreparedProblem, SparKer, Snapshot
 from .model import KernelEnsemble
+from .samples import SAMPLES, TEACHING_SAMPLES, sample_inputs
 from .training import BatchSnapshot, StopTraining, train_iter
 
 __version__ = "0.1.0"
@@ -45,6 +46,9 @@ __all__ = [
     "load_pair",
     "NotFittedError",
     "PreparedProblem",
+    "SAMPLES",
+    "TEACHING_SAMPLES",
+    "sample_inputs",
     "Snapshot",
     "SparKer",
     "SparKerConfig",

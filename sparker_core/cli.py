@@ -19,26 +19,7 @@ import pandas as pd
 from .bundle import load_bundle, save_bundle, verify_bundle
 from .calibration import METHODS, toys_needed
 from .estimator import SparKer
-
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
-# --sample NAME: the bundled samples, each one parquet file split by its "split" column
-SAMPLES = {
-    "wiki": "wiki/sample.parquet",
-    "digits": "digits/sample.parquet",
-    "bump": "teaching/bump.parquet",
-    "deficit": "teaching/deficit.parquet",
-    "two_bumps": "teaching/two_bumps.parquet",
-    "ring": "teaching/ring.parquet",
-}
-
-
-def sample_inputs(name: str) -> dict:
-    """load_pair arguments of a bundled sample."""
-    if name not in SAMPLES:
-        raise ValueError(f"`--sample` must be one of {', '.join(SAMPLES)}; got {name!r}.")
-    path = SAMPLE_DIR / SAMPLES[name]
-    return {"reference": str(path), "label_column": "split", "reference_value": "reference", "data_value": "data"}
-
+from .samples import SAMPLES, sample_inputs
 
 def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anomalies: int = 60, d: int = 5):
     """Gaussian reference and data in d dimensions; the first ``n_anomalies`` data rows form a compact bump."""
@@ -87,6 +68,8 @@ def _load(args):
     if args.sample:
         if args.reference or args.data or args.label_column:
             raise ValueError("`--sample` cannot be combined with `--reference`, `--data` or `--label-column`.")
+        if args.sample not in SAMPLES:
+            raise ValueError(f"`--sample` must be one of {', '.join(SAMPLES)}; got {args.sample!r}.")
         spec = sample_inputs(args.sample)
     else:
         if not args.reference:

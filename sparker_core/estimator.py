@@ -346,10 +346,27 @@ class SparKer:
         sigma = torch.tensor(self.sigma_, dtype=problem.dtype, device=problem.device)
         return centers, amplitudes, sigma
 
-    def score_samples(self, X) -> np.ndarray:
-        """f(x) of the fitted model: X array of shape (n_samples, n_features) -> (n_samples,)."""
+    def score_samples(self, X, snapshot: Snapshot | None = None) -> np.ndarray:
+        """f(x) of the fitted model: X array of shape (n_samples, n_features) -> (n_samples,).
+
+        With ``snapshot`` (one of ``history_``, or any ``Snapshot`` of this fit), f is that of the
+        kernels at that epoch: this is how training is replayed.
+        """
         self._check_fitted("score_samples")
-        centers, amplitudes, sigma = self._fitted_tensors()
+        if snapshot is None:
+            centers, amplitudes, sigma = self._fitted_tensors()
+        else:
+            if not isinstance(snapshot, Snapshot):
+                raise TypeError(f"`snapshot` must be a Snapshot; got {type(snapshot).__name__}.")
+            if snapshot.centers.shape != self.centers_.shape:
+                raise ValueError(
+                    f"`snapshot` must hold {self.centers_.shape[0]} kernels of {self.centers_.shape[1]} features; "
+                    f"got centers of shape {snapshot.centers.shape}."
+                )
+            problem = self._problem
+            as_tensor = lambda v: torch.as_tensor(v, dtype=problem.dtype, device=problem.device)  # noqa: E731
+            centers = as_tensor((snapshot.centers - problem.mean) / problem.scale)
+            amplitudes, sigma = as_tensor(snapshot.amplitudes), torch.tensor(snapshot.sigma, dtype=problem.dtype)
         config = self._problem.config
         f = evaluate(augment(self._to_working(X)), centers[None], amplitudes[None], sigma.reshape(1),
                      config.temperature, config.competition)

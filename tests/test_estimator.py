@@ -1,5 +1,6 @@
 """The SparKer facade: detection of a planted bump, explanations, scoring, and every bad input."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -210,3 +211,19 @@ def test_package_imports_no_ui_libraries():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_score_samples_at_a_snapshot_replays_training():
+    rng = np.random.default_rng(3)
+    reference, data = rng.normal(size=(400, 3)), rng.normal(size=(100, 3))
+    model = SparKer(n_kernels=3, max_epochs=20, preprocessing="standardize", seed=1)
+    snaps = list(model.fit_iter(reference, data, every=5))
+    grid = rng.normal(size=(50, 3))
+    np.testing.assert_allclose(model.score_samples(grid, snapshot=snaps[-1]), model.score_samples(grid), rtol=1e-5, atol=1e-6)
+    assert np.all(model.score_samples(grid, snapshot=snaps[0]) == 0.0)  # amplitudes start at 0
+    middle = model.score_samples(grid, snapshot=snaps[2])
+    assert not np.allclose(middle, model.score_samples(grid), rtol=1e-3, atol=1e-4)
+    with pytest.raises(TypeError, match="`snapshot` must be a Snapshot"):
+        model.score_samples(grid, snapshot="last")
+    with pytest.raises(ValueError, match="`snapshot` must hold 3 kernels of 3 features"):
+        model.score_samples(grid, snapshot=dataclasses.replace(snaps[0], centers=np.zeros((2, 3))))
