@@ -1,0 +1,30 @@
+"""The only place with st.cache_data / st.cache_resource.
+
+Cached values are shared by every session, so only immutable, content-keyed things live here:
+the bundled samples and UMAP layouts (keyed by a hash of the vectors). Never modify what these return.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from . import datasets
+
+
+@st.cache_resource(show_spinner=False)
+def sample_dataset(name: str) -> datasets.Dataset:
+    return datasets.from_sample(name)
+
+
+@st.cache_resource(show_spinner="Fitting the UMAP layout (once per dataset)...")
+def umap_layout(fingerprint: str, _reference: np.ndarray, _data: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    return datasets.fit_umap_layout(_reference, _data)
+
+
+def with_layout(dataset: datasets.Dataset) -> datasets.Dataset:
+    """The dataset with a map layout, fitting UMAP (cached by content) when it has none."""
+    if dataset.layout_reference is not None:
+        return dataset
+    layout_ref, layout_data, note = umap_layout(dataset.fingerprint, dataset.reference, dataset.data)
+    return dataset.with_layout(layout_ref, layout_data, note)

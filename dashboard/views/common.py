@@ -1,0 +1,109 @@
+"""Pieces shared by several pages: the sidebar, the map of the current run, point descriptions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache, state
+from dashboard.components import figures
+from dashboard.components.layout import display_subsample
+from dashboard.datasets import Dataset
+from dashboard.runner import Run
+
+MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
+TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel
+
+
+def sidebar() -> None:
+    ds = state.dataset()
+    with st.sidebar:
+        if ds is not None:
+            st.markdown(f"**Dataset:** {ds.name}  \n{ds.reference.shape[0]:,} reference, {ds.data.shape[0]:,} data, "
+                        f"d = {ds.n_features}")
+        runs = state.runs_of_dataset()
+        if runs:
+            ids = [r.run_id for r in runs]
+            active = state.active_run()
+            index = ids.index(active.run_id) if active is not None else len(ids) - 1
+            labels = {r.run_id: r.label for r in runs}
+            choice = st.selectbox("Run shown", ids, index=index, format_func=labels.get,
+                                  key=f"run_select_{len(ids)}_{ids[index]}")
+            if active is None or choice != active.run_id:
+                state.set_active_run(choice)
+        else:
+            st.caption("No run yet: start one on *Train and watch*.")
+        message = state.flash()
+        if message is not None:
+            getattr(st, message[0])(message[1])
+
+
+def dataset_with_layout() -> Dataset:
+    """The loaded dataset with its map layout (UMAP fitted once per dataset, cached)."""
+    ds = state.dataset()
+    if ds.layout_reference is None:
+        ds = cache.with_layout(ds)
+        st.session_state["dataset"] = ds  # keep the layout with the session's dataset
+    return ds
+
+
+def shown_rows(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Display subsample, split between reference and data in proportion (data kept whole when possible)."""
+    n_ref, n_data = ds.reference.shape[0], ds.data.shape[0]
+    data_limit = min(n_data, MAX_DISPLAY_POINTS // 2) if n_ref + n_data > MAX_DISPLAY_POINTS else n_data
+    return display_subsample(n_ref, MAX_DISPLAY_POINTS - data_limit, 1), display_subsample(n_data, data_limit, 2)
+
+
+def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=None, title: str = "", height: int = 560):
+    """The map with the kernels of ``run`` at snapshot ``index`` (default: the last one)."""
+    shown_ref, shown_data = shown_rows(ds)
+    centers_xy = amplitudes = trails = None
+    clip = 5.0
+    if run is not None and run.snapshots:
+        index = len(run.snapshots) - 1 if index is None else index
+        snap = run.snapshots[index]
+        centers_xy = run.center_layout(index, ds)
+        amplitudes = snap.amplitudes
+        trails = [run.center_layout(i, ds) for i in range(max(0, index - TRAIL_LENGTH), index)]
+        clip = float(run.model.amplitude_clip) if run.model is not None else 5.0
+        title = title or f"epoch {snap.epoch}: sigma = {snap.sigma:.3g}, t = {snap.t:.1f}"
+    return figures.map_figure(ds.layout_reference, ds.layout_data, shown_ref, shown_data, ds.n_features,
+                              centers_xy, amplitudes, clip, trails, highlight, title=title, height=height)
+
+
+def describe(ds: Dataset, row: int) -> str:
+    """One line saying what data row ``row`` is, from its metadata."""
+    meta = ds.data_metadata
+    if "text" in meta.columns:
+        title = f"**{meta['title'].iloc[row]}**: " if "title" in meta.columns else ""
+        return f"{title}{meta['text'].iloc[row]}"
+    if ds.n_features == 2:
+        x, y = ds.data[row]
+        return f"({x:.2f}, {y:.2f})"
+    shown = [c for c in meta.columns if c not in ("image", "umap_x", "umap_y")][:4]
+    return ", ".join(f"{c} = {meta[c].iloc[row]}" for c in shown) or f"data row {row}"
+
+
+def show_exemplars(ds: Dataset, rows, limit: int = 4) -> None:
+    rows = [int(r) for r in list(rows)[:limit]]
+    if not rows:
+        st.caption("no members")
+        return
+    if ds.kind == "image":
+        images = [figures.digit_image(ds.data_metadata["image"].iloc[r]) for r in rows]
+        st.image(images, caption=[describe(ds, r) for r in rows], width=64)
+        return
+    for r in rows:
+        st.markdown(f"- {describe(ds, r)}")
+
+
+def points_table(ds: Dataset, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Data rows with their score f(x) and metadata (images and layout columns left out)."""
+    meta = ds.data_metadata.drop(columns=[c for c in ("image", "umap_x", "umap_y") if c in ds.data_metadata.columns])
+    table = meta.iloc[rows].copy()
+    table.insert(0, "f(x)", scores[rows])
+    table.insert(0, "data row", rows)
+    if ds.n_features == 2:
+        table["x1"], table["x2"] = ds.data[rows, 0], ds.data[rows, 1]
+    return table.reset_index(drop=True)

@@ -1,0 +1,162 @@
+"""Data: the default sample is already loaded; pick another sample, upload files, or open a bundle."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dashboard import cache, state
+from dashboard.datasets import Dataset, describe_sample, from_pair
+from dashboard.runner import from_bundle
+from dashboard.views import common
+from sparker_core import MAX_EXPANDED_BYTES, SAMPLES, SUPPORTED_EXTENSIONS, load_bundle, load_pair
+
+st.header("Data")
+st.caption("A reference sample (no anomalies) and a data sample that may hold something the reference does not. "
+           "Everything stays in this browser session.")
+
+source = st.radio("Source", ["Bundled sample", "Upload files", "Open a result bundle"], horizontal=True, key="data_source")
+
+
+def _save_upload(upload, folder: Path) -> Path:
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getbuffer())
+    return path
+
+
+def _load_sample(name: str) -> None:
+    state.set_dataset(cache.sample_dataset(name))
+
+
+def _load_upload(uploads: dict, split: dict) -> None:
+    folder = Path(state.upload_dir()) / f"upload-{state.next_run_id()}"
+    folder.mkdir(parents=True)
+    paths = {role: str(_save_upload(f, folder)) for role, f in uploads.items() if f is not None}
+    if split:
+        spec = {"reference": paths["reference"], **split}
+    else:
+        spec = {"reference": paths["reference"], "data": paths["data"]}
+    pair = load_pair(**spec)  # ValueError / TypeError: shown, the loaded dataset is untouched
+    names = " + ".join(Path(p).name for p in paths.values())
+    files = {Path(p).name: digest for p, digest in pair.files.items()}  # a bundle records names, not temp paths
+    load = {k: (Path(v).name if k in ("reference", "data") else v) for k, v in spec.items()}
+    state.set_dataset(from_pair(f"upload: {names}", pair, {"load": load, "files": files}))
+
+
+def _extract_bundle(upload) -> Path:
+    folder = Path(state.upload_dir()) / f"bundle-{state.next_run_id()}"
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile:
+        raise ValueError(f"`{upload.name}` is not a zip archive of a result bundle.") from None
+    with archive:
+        members = archive.infolist()
+        total = sum(m.file_size for m in members)
+        if total > MAX_EXPANDED_BYTES:
+            raise ValueError(f"`{upload.name}` expands to {total:,} bytes, over the {MAX_EXPANDED_BYTES:,}-byte limit.")
+        for m in members:
+            if m.filename.startswith("/") or ".." in Path(m.filename).parts:
+                raise ValueError(f"`{upload.name}` holds an unsafe path {m.filename!r}.")
+        archive.extractall(folder)
+    manifests = sorted(folder.rglob("manifest.json"))
+    if not manifests:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ValueError(f"`{upload.name}` holds no manifest.json: not a result bundle.")
+    return manifests[0].parent
+
+
+def _bundle_dataset(bundle) -> Dataset:
+    """The data a bundle was computed on: its recorded input files, or the loaded dataset if the same."""
+    recorded = bundle.manifest["inputs"]["files"]
+    current = state.dataset()
+    if current is not None and sorted(current.inputs.get("files", {}).values()) == sorted(recorded.values()):
+        return current
+    missing = [p for p in recorded if not Path(p).is_file()]
+    if missing:
+        raise ValueError(f"the bundle's input file {missing[0]} is not available here; load the same data first, then open the bundle.")
+    pair = load_pair(**bundle.manifest["inputs"]["load"])
+    for path, digest in recorded.items():
+        if pair.files.get(path) != digest:
+            raise ValueError(f"the bundle's input file {path} has changed since the run (sha256 differs).")
+    return from_pair(f"bundle inputs: {' + '.join(Path(p).name for p in recorded)}", pair, bundle.manifest["inputs"])
+
+
+def _open_bundle(folder: Path) -> None:
+    bundle = load_bundle(folder)
+    dataset = _bundle_dataset(bundle)
+    sizes = bundle.manifest["sizes"]
+    if (sizes["reference"], sizes["data"]) != (dataset.reference.shape[0], dataset.data.shape[0]):
+        raise ValueError(f"the bundle was computed on {sizes['reference']} reference and {sizes['data']} data rows; "
+                         f"its inputs now hold {dataset.reference.shape[0]} and {dataset.data.shape[0]}.")
+    if dataset is not state.dataset():
+        state.set_dataset(dataset)
+    state.add_run(from_bundle(state.next_run_id(), bundle, dataset.name))
+
+
+def _attempt(action, *args) -> bool:
+    """Run a loading action; a bad input shows one line and leaves the session as it was."""
+    try:
+        action(*args)
+    except (ValueError, TypeError) as err:
+        st.error(str(err))
+        return False
+    return True
+
+
+if source == "Bundled sample":
+    names = list(SAMPLES)
+    current = state.dataset()
+    default = names.index(current.name.removeprefix("sample: ")) if current and current.name.startswith("sample: ") else 0
+    name = st.selectbox("Sample", names, index=default, format_func=lambda n: f"{n}: {describe_sample(n)}")
+    if st.button("Load sample", type="primary"):
+        _attempt(_load_sample, name)
+elif source == "Upload files":
+    types = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
+    mode = st.radio("Layout of the files", ["Two files: reference and data", "One file with a label column"], horizontal=True)
+    if mode.startswith("Two"):
+        ref_file = st.file_uploader("Reference embeddings", type=types, key="upload_reference")
+        data_file = st.file_uploader("Data embeddings", type=types, key="upload_data")
+        if st.button("Load files", type="primary", disabled=ref_file is None or data_file is None):
+            _attempt(_load_upload, {"reference": ref_file, "data": data_file}, {})
+    else:
+        one = st.file_uploader("Embeddings with a label column", type=types, key="upload_one")
+        col1, col2, col3 = st.columns(3)
+        label = col1.text_input("Label column", value="split")
+        ref_value = col2.text_input("Value meaning reference", value="reference")
+        data_value = col3.text_input("Value meaning data", value="data")
+        if st.button("Load file", type="primary", disabled=one is None):
+            _attempt(_load_upload, {"reference": one},
+                     {"label_column": label, "reference_value": ref_value, "data_value": data_value})
+    st.caption(f"Formats: {', '.join(SUPPORTED_EXTENSIONS)}. Numeric columns of a table form the vector; other columns "
+               "(text, image path, id, class) travel with the points as metadata. Nothing is unpickled.")
+else:
+    archive = st.file_uploader("Result bundle (.zip of a folder written by `sparker run` or the Export page)", type=["zip"],
+                               key="upload_bundle")
+    if st.button("Open bundle", type="primary", disabled=archive is None):
+        folder = None
+        try:
+            folder = _extract_bundle(archive)
+        except ValueError as err:
+            st.error(str(err))
+        if folder is not None and _attempt(_open_bundle, folder):
+            st.success("Bundle opened: see *Significance* and *Regions*; *Train and watch* replays its snapshots.")
+
+ds = state.dataset()
+st.subheader(ds.name)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("reference rows", f"{ds.reference.shape[0]:,}")
+c2.metric("data rows", f"{ds.data.shape[0]:,}")
+c3.metric("dimension", ds.n_features)
+c4.metric("shown as", ds.kind)
+if ds.truth is not None:
+    st.caption(f"Ground truth known for this sample: {int(ds.truth.sum())} planted rare rows in the data "
+               "(the test never sees this column).")
+preview = ds.data_metadata.drop(columns=[c for c in ("image",) if c in ds.data_metadata.columns]).head(20).copy()
+preview.insert(0, "vector (first 3 of d)", [np.array2string(v[:3], precision=3) for v in ds.data[:20]])
+st.dataframe(preview, width="stretch", hide_index=False)
+ds = common.dataset_with_layout()
+st.plotly_chart(common.run_map(ds, None, title=f"reference vs data ({ds.layout_note})", height=520), key="data_map")

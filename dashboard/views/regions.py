@@ -1,0 +1,90 @@
+"""Regions: one card per active kernel ranked by its contribution to t; members on the map; lasso."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import state
+from dashboard.components.figures import SPLIT_CODES
+from dashboard.views import common
+
+N_TOP_POINTS = 200
+
+st.header("Regions")
+run = state.active_run()
+if run is None:
+    st.info("Train a run first (*Train and watch*).")
+    st.stop()
+if run.status in ("training", "paused"):
+    st.info("The run is still training; the regions below are those of its latest snapshot.")
+ds = common.dataset_with_layout()
+kernels = run.kernels()
+active = kernels[kernels["active"]].reset_index(drop=True)
+scattered = dict(zip(kernels["kernel"], run.scattered(ds)))
+data_scores = run.scores(ds, "data")
+
+selected = state.selected_kernel()
+highlight = None
+if selected is not None and selected in set(kernels["kernel"]):
+    highlight = np.asarray(kernels.loc[kernels["kernel"] == selected, "members_data"].iloc[0], dtype=int)
+elif state.lasso_rows() is not None:
+    highlight = state.lasso_rows()[1]
+
+map_col, cards_col = st.columns([3, 2])
+with map_col:
+    title = f"members of kernel {selected} highlighted" if highlight is not None and selected is not None else \
+        "lasso points to list them with their scores"
+    event = st.plotly_chart(common.run_map(ds, run, highlight=highlight, title=title), key="regions_map",
+                            on_select="rerun", selection_mode=("lasso", "box", "points"))
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    picked = [p.get("customdata") for p in points if p.get("customdata") is not None]
+    if picked:
+        codes = np.array([int(c[0]) for c in picked])
+        rows = np.array([int(c[1]) for c in picked])
+        state.set_lasso_rows((rows[codes == SPLIT_CODES["reference"]], rows[codes == SPLIT_CODES["data"]]))
+        state.set_selected_kernel(None)
+    lasso = state.lasso_rows()
+    if lasso is not None:
+        ref_rows, data_rows = lasso
+        st.markdown(f"**Selection:** {data_rows.size} data and {ref_rows.size} reference points; "
+                    f"mean f(x) over the data points = {data_scores[data_rows].mean() if data_rows.size else float('nan'):.3f}")
+        st.dataframe(common.points_table(ds, data_rows, data_scores).sort_values("f(x)", ascending=False),
+                     hide_index=True, width="stretch", height=260)
+        if st.button("Clear selection"):
+            state.set_lasso_rows(None)
+            st.rerun()
+
+with cards_col:
+    st.markdown(f"**{len(active)} active kernels of {len(kernels)}**, ranked by delta_t (the drop in t without the "
+                "kernel). Local Z is pre-trial: the kernel was placed using these very points, so only the "
+                "calibrated p-value on *Significance* is an honest measure of the whole detection.")
+    if active.empty:
+        st.info("No kernel is active (|a| below the threshold): nothing stands out.")
+    for rank, row in enumerate(active.itertuples()):
+        with st.container(border=True):
+            sign = "excess" if row.amplitude > 0 else "deficit"
+            st.markdown(f"**#{rank + 1} kernel {row.kernel}** ({sign}, a = {row.amplitude:.2f}, delta_t = {row.delta_t:.1f})")
+            st.markdown(f"{row.n_data:.0f} data members vs {row.expected:.1f} expected from the reference "
+                        f"(excess {row.excess:+.1f}, local Z {row.significance:+.1f})")
+            if ds.truth is not None and len(row.members_data):
+                share = ds.truth[np.asarray(row.members_data, dtype=int)].mean()
+                st.caption(f"ground truth: {share:.0%} of the data members are planted rare rows")
+            if scattered.get(row.kernel, False):
+                st.warning("Members are scattered on the map: this region is compact in the full space, "
+                           "but the 2-D view does not keep it together.")
+            common.show_exemplars(ds, row.exemplars_nearest, limit=3)
+            if st.button("Show members on the map", key=f"show_{run.run_id}_{row.kernel}"):
+                state.set_selected_kernel(int(row.kernel))
+                state.set_lasso_rows(None)
+                st.rerun()
+
+st.subheader("Highest-scoring data points")
+st.caption("f(x) is the fitted log-ratio of data to reference density at the point; click a column to sort.")
+top = np.argsort(-data_scores)[:N_TOP_POINTS]
+table = common.points_table(ds, top, data_scores)
+kernel_of = np.full(ds.data.shape[0], -1)
+for row in kernels.itertuples():
+    kernel_of[np.asarray(row.members_data, dtype=int)] = row.kernel
+table.insert(2, "kernel", kernel_of[top])
+st.dataframe(table, hide_index=True, width="stretch", height=360)

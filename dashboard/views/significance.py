@@ -1,0 +1,87 @@
+"""Significance: null toys fill the histogram batch by batch; p with its interval, Z, the tail fit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import figures
+from sparker_core import toys_needed
+
+FRAME_SECONDS = 0.3
+
+st.header("Significance")
+st.caption("Each null toy refits SparKer, with the same epochs and the same t rule, on a pseudo-experiment without "
+           "anomalies. p = (1 + #toys with t >= t_obs) / (1 + toys): never 0, and exact for the toys run.")
+run = state.active_run()
+if run is None:
+    st.info("Train a run first (*Train and watch*).")
+    st.stop()
+
+
+def _start(n_toys: int, method: str, seed: int) -> None:
+    try:
+        run.start_calibration(n_toys, method, seed)
+    except (ValueError, TypeError) as err:
+        state.flash(str(err))
+
+
+with st.form("toys"):
+    c1, c2, c3 = st.columns(3)
+    n_toys = c1.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50)
+    method = c2.selectbox("null construction", ["permutation", "reference"],
+                          help="permutation: reassign reference/data roles at random (exact under exchangeability); "
+                               "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
+    seed = c3.number_input("seed", min_value=0, value=0, step=1)
+    submitted = st.form_submit_button("Run null toys", type="primary",
+                                      disabled=run.calibration_status in ("running", "paused"))
+if submitted:
+    _start(int(n_toys), method, int(seed))
+    st.rerun()
+
+b1, b2 = st.columns(2)
+if run.calibration_status == "paused":
+    b1.button("Resume", on_click=run.resume)
+else:
+    b1.button("Pause", on_click=run.pause, disabled=run.calibration_status != "running")
+b2.button("Stop (keep the toys finished)", on_click=run.stop, disabled=run.calibration_status not in ("running", "paused"))
+
+
+LIVE = run.calibration_status in ("running", "paused")
+
+
+@st.fragment(run_every=FRAME_SECONDS if LIVE else None)
+def live() -> None:
+    if LIVE and run.calibration_status not in ("running", "paused"):
+        st.rerun()  # the worker finished or failed: leave the timed fragment
+    if run.error:
+        st.error(run.error)
+    result = run.result
+    if result is None:
+        if run.calibration_status == "running":
+            st.progress(0.0, text=f"first batch of null toys running (observed t = {run.t:.2f})")
+        else:
+            st.info(f"Observed t = {run.t:.2f}. Run the null toys to calibrate it.")
+        return
+    st.progress(min(1.0, result.n_toys / max(1, result.n_toys_requested)),
+                text=f"{result.n_toys} of {result.n_toys_requested} toys ({run.calibration_status})")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(figures.null_histogram(result), key="null_hist")
+    low, high = result.pvalue_ci
+    right.metric("observed t", f"{result.t_obs:.2f}")
+    right.metric("p-value", f"{result.pvalue:.3g}", help="(1 + #{t_null >= t_obs}) / (1 + n_toys)")
+    right.markdown(f"95% Clopper-Pearson interval of the exceedance probability: [{low:.3g}, {high:.3g}]  \n"
+                   f"Z = {result.zscore:.2f} ({result.n_exceeding} of {result.n_toys} toys reach t_obs)")
+    if not result.complete:
+        right.warning(f"Stopped or running: p uses the {result.n_toys} toys finished so far (honest, less precise).")
+    if result.tail_fit is not None:
+        fit = result.tail_fit
+        right.markdown(f"**Extrapolated** (gamma fit of the null, KS p = {fit.ks_pvalue:.2f}): "
+                       f"p ~ {fit.pvalue:.3g}, Z ~ {fit.zscore:.2f}. A model of the tail, not a count of toys.")
+    need = pd.DataFrame({"Z": [2, 3, 4, 5], "toys needed": [toys_needed(z) for z in (2, 3, 4, 5)]})
+    right.caption("Toys needed to claim Z empirically (no toy above t_obs):")
+    right.dataframe(need, hide_index=True)
+
+
+live()

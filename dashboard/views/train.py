@@ -1,0 +1,143 @@
+"""Train and watch: controls, Start / Pause / Stop / Reset, the kernels moving on the map, replay."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from dashboard.components import figures
+from dashboard.runner import DEFAULT_PARAMS, Run
+from dashboard.views import common
+
+FRAME_SECONDS = 0.4  # the live view redraws this often while training (>= 2 updates per second)
+SCHEDULES = ["geometric", "linear", "constant"]
+
+st.header("Train and watch")
+ds = common.dataset_with_layout()
+
+
+def _width(text: str):
+    """'auto' or a positive number."""
+    text = text.strip()
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"the kernel width must be 'auto' or a number; got {text!r}.") from None
+
+
+def _start() -> None:
+    try:
+        params = _read_controls()
+        run = Run.start(state.next_run_id(), state.dataset(), params)
+        run.advance_training(max_snapshots=1)  # validates the parameters: bad values fail here
+    except (ValueError, TypeError) as err:
+        state.flash(str(err))
+        return
+    state.set_params(params)
+    state.add_run(run)
+
+
+def _read_controls() -> dict:
+    s = st.session_state
+    return {
+        "n_kernels": int(s["ctl_n_kernels"]),
+        "sparsity": float(s["ctl_sparsity"]),
+        "temperature": float(s["ctl_temperature"]),
+        "sigma_init": _width(s["ctl_sigma_init"]),
+        "sigma_final": _width(s["ctl_sigma_final"]),
+        "schedule": s["ctl_schedule"],
+        "max_epochs": int(s["ctl_max_epochs"]),
+        "learning_rate": float(s["ctl_learning_rate"]),
+        "seed": int(s["ctl_seed"]),
+    }
+
+
+def _reset_controls() -> None:
+    for key, value in DEFAULT_PARAMS.items():
+        st.session_state[f"ctl_{key}"] = str(value) if key.startswith("sigma") else value
+
+
+def _control(run_method: str) -> None:
+    run = state.active_run()
+    if run is not None:
+        getattr(run, run_method)()
+
+
+def _controls() -> None:
+    p = state.params()
+    for key, value in p.items():
+        st.session_state.setdefault(f"ctl_{key}", str(value) if key.startswith("sigma") else value)
+    st.slider("kernels", 1, 64, key="ctl_n_kernels")
+    st.number_input("sparsity (L1 on amplitudes)", min_value=0.0, step=0.001, format="%.4f", key="ctl_sparsity")
+    st.number_input("competition temperature", min_value=0.01, step=0.1, key="ctl_temperature")
+    st.text_input("initial width sigma ('auto' = median distance)", key="ctl_sigma_init")
+    st.text_input("final width sigma ('auto' = 0.35 x median)", key="ctl_sigma_final")
+    st.selectbox("schedule", SCHEDULES, key="ctl_schedule")
+    st.number_input("epochs", min_value=1, max_value=5000, step=10, key="ctl_max_epochs")
+    st.number_input("learning rate", min_value=0.0001, step=0.01, format="%.4f", key="ctl_learning_rate")
+    st.number_input("seed", min_value=0, step=1, key="ctl_seed")
+
+
+left, right = st.columns([1, 3])
+with left:
+    _controls()
+    b1, b2 = st.columns(2)
+    b1.button("Start", type="primary", on_click=_start, width="stretch")
+    b2.button("Reset", on_click=_reset_controls, width="stretch", help="controls back to their defaults (runs are kept)")
+    run = state.active_run()
+    busy = run is not None and run.status in ("training", "paused")
+    b3, b4 = st.columns(2)
+    if run is not None and run.status == "paused":
+        b3.button("Resume", on_click=_control, args=("resume",), width="stretch")
+    else:
+        b3.button("Pause", on_click=_control, args=("pause",), disabled=not busy, width="stretch")
+    b4.button("Stop", on_click=_control, args=("stop",), disabled=not busy, width="stretch")
+    st.caption("Each Start is a new run; finished runs are kept (choose one in the sidebar).")
+
+
+def _draw(run: Run | None, index: int | None = None) -> None:
+    if run is None:
+        st.plotly_chart(common.run_map(ds, None, title="press Start to place the kernels"), key="train_map")
+        return
+    snap = run.snapshots[index if index is not None else -1]
+    status = {"training": "training", "paused": "paused", "stopped": "stopped early",
+              "trained": "trained", "loaded": "opened from a bundle"}[run.status]
+    st.markdown(f"**{run.label}** — {status}, epoch {snap.epoch} of {run.max_epochs}")
+    map_col, curve_col = st.columns([3, 2])
+    map_col.plotly_chart(common.run_map(ds, run, index), key="train_map")
+    upto = run.snapshots[: (index + 1) if index is not None else None]
+    curve_col.plotly_chart(figures.curves_figure(upto, run.max_epochs), key="train_curves")
+    curve_col.caption("Marker size is |a|; red: excess of data, blue: deficit. Trails show the last positions. "
+                      "sigma shrinks along the schedule, so the kernels go from broad to local.")
+
+
+with right:
+    run = state.active_run()
+    live = run is not None and run.status == "training"
+
+    @st.fragment(run_every=FRAME_SECONDS if live else None)
+    def live_view() -> None:
+        run = state.active_run()
+        if run is not None and run.status == "training":
+            try:
+                run.advance_training()
+            except (ValueError, TypeError) as err:
+                st.error(str(err))
+            if run.status != "training":
+                st.rerun()  # leave the timed fragment: the full page shows the finished run
+        if run is None or run.status in ("training", "paused") or len(run.snapshots) < 2:
+            _draw(run)
+            return
+        index = st.slider("replay: snapshot", 0, len(run.snapshots) - 1, len(run.snapshots) - 1,
+                          key=f"replay_{run.run_id}", help="every snapshot of the self-organisation, kept with the run")
+        _draw(run, index)
+
+    live_view()
+
+runs = state.runs_of_dataset()
+if len(runs) > 1:
+    st.subheader("Runs on this dataset")
+    st.dataframe(pd.DataFrame([r.summary() for r in runs]), hide_index=True, width="stretch")
