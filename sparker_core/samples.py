@@ -22,4 +22,5 @@ def sample_inputs(name: str) -> dict:
     if name not in SAMPLES:
         raise ValueError(f"`sample` must be one of {', '.join(SAMPLES)}; got {name!r}.")
     path = SAMPLE_DIR / SAMPLES[name][0]
-    return {"reference": str(path), "label_column": "split", "reference_value": "reference", "data_value": "data"}
+    return {"reference": str(path), "label_column": "split", "reference_value": "reference", "data_value": "data",
+            "vector_column": "embedding"}
