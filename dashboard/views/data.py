@@ -111,24 +111,25 @@ if source == "Bundled sample":
     names = list(SAMPLES)
     current = state.dataset()
     default = names.index(current.name.removeprefix("sample: ")) if current and current.name.startswith("sample: ") else 0
-    name = st.selectbox("Sample", names, index=default, format_func=lambda n: f"{n}: {describe_sample(n)}")
-    if st.button("Load sample", type="primary"):
+    name = st.selectbox("Sample", names, index=default, format_func=lambda n: f"{n}: {describe_sample(n)}",
+                        key="sample_name")
+    if st.button("Load sample", type="primary", key="load_sample"):
         _attempt(_load_sample, name)
 elif source == "Upload files":
     types = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
-    mode = st.radio("Layout of the files", ["Two files: reference and data", "One file with a label column"], horizontal=True)
+    mode = st.radio("Layout of the files", ["Two files: reference and data", "One file with a label column"], horizontal=True, key="upload_mode")
     if mode.startswith("Two"):
         ref_file = st.file_uploader("Reference embeddings", type=types, key="upload_reference")
         data_file = st.file_uploader("Data embeddings", type=types, key="upload_data")
-        if st.button("Load files", type="primary", disabled=ref_file is None or data_file is None):
+        if st.button("Load files", type="primary", key="load_files", disabled=ref_file is None or data_file is None):
             _attempt(_load_upload, {"reference": ref_file, "data": data_file}, {})
     else:
         one = st.file_uploader("Embeddings with a label column", type=types, key="upload_one")
         col1, col2, col3 = st.columns(3)
-        label = col1.text_input("Label column", value="split")
-        ref_value = col2.text_input("Value meaning reference", value="reference")
-        data_value = col3.text_input("Value meaning data", value="data")
-        if st.button("Load file", type="primary", disabled=one is None):
+        label = col1.text_input("Label column", value="split", key="label_column")
+        ref_value = col2.text_input("Value meaning reference", value="reference", key="reference_value")
+        data_value = col3.text_input("Value meaning data", value="data", key="data_value")
+        if st.button("Load file", type="primary", key="load_file", disabled=one is None):
             _attempt(_load_upload, {"reference": one},
                      {"label_column": label, "reference_value": ref_value, "data_value": data_value})
     st.caption(f"Formats: {', '.join(SUPPORTED_EXTENSIONS)}. Numeric columns of a table form the vector; other columns "
@@ -136,7 +137,7 @@ elif source == "Upload files":
 else:
     archive = st.file_uploader("Result bundle (.zip of a folder written by `sparker run` or the Export page)", type=["zip"],
                                key="upload_bundle")
-    if st.button("Open bundle", type="primary", disabled=archive is None):
+    if st.button("Open bundle", type="primary", key="open_bundle", disabled=archive is None):
         folder = None
         try:
             folder = _extract_bundle(archive)

@@ -29,12 +29,12 @@ def _start(n_toys: int, method: str, seed: int) -> None:
 
 with st.form("toys"):
     c1, c2, c3 = st.columns(3)
-    n_toys = c1.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50)
-    method = c2.selectbox("null construction", ["permutation", "reference"],
+    n_toys = c1.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="n_toys")
+    method = c2.selectbox("null construction", ["permutation", "reference"], key="toys_method",
                           help="permutation: reassign reference/data roles at random (exact under exchangeability); "
                                "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
     seed = c3.number_input("seed", min_value=0, value=0, step=1)
-    submitted = st.form_submit_button("Run null toys", type="primary",
+    submitted = st.form_submit_button("Run null toys", type="primary", key="run_toys",
                                       disabled=run.calibration_status in ("running", "paused"))
 if submitted:
     _start(int(n_toys), method, int(seed))
@@ -42,10 +42,10 @@ if submitted:
 
 b1, b2 = st.columns(2)
 if run.calibration_status == "paused":
-    b1.button("Resume", on_click=run.resume)
+    b1.button("Resume", on_click=run.resume, key="toys_resume")
 else:
-    b1.button("Pause", on_click=run.pause, disabled=run.calibration_status != "running")
-b2.button("Stop (keep the toys finished)", on_click=run.stop, disabled=run.calibration_status not in ("running", "paused"))
+    b1.button("Pause", on_click=run.pause, disabled=run.calibration_status != "running", key="toys_pause")
+b2.button("Stop (keep the toys finished)", on_click=run.stop, disabled=run.calibration_status not in ("running", "paused"), key="toys_stop")
 
 
 LIVE = run.calibration_status in ("running", "paused")

@@ -85,16 +85,16 @@ left, right = st.columns([1, 3])
 with left:
     _controls()
     b1, b2 = st.columns(2)
-    b1.button("Start", type="primary", on_click=_start, width="stretch")
-    b2.button("Reset", on_click=_reset_controls, width="stretch", help="controls back to their defaults (runs are kept)")
+    b1.button("Start", type="primary", on_click=_start, width="stretch", key="start")
+    b2.button("Reset", on_click=_reset_controls, width="stretch", key="reset", help="controls back to their defaults (runs are kept)")
     run = state.active_run()
     busy = run is not None and run.status in ("training", "paused")
     b3, b4 = st.columns(2)
     if run is not None and run.status == "paused":
-        b3.button("Resume", on_click=_control, args=("resume",), width="stretch")
+        b3.button("Resume", on_click=_control, args=("resume",), width="stretch", key="resume")
     else:
-        b3.button("Pause", on_click=_control, args=("pause",), disabled=not busy, width="stretch")
-    b4.button("Stop", on_click=_control, args=("stop",), disabled=not busy, width="stretch")
+        b3.button("Pause", on_click=_control, args=("pause",), disabled=not busy, width="stretch", key="pause")
+    b4.button("Stop", on_click=_control, args=("stop",), disabled=not busy, width="stretch", key="stop")
     st.caption("Each Start is a new run; finished runs are kept (choose one in the sidebar).")
 
 

@@ -1,0 +1,293 @@
+"""The app through streamlit's AppTest: every page, with real interaction."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sparker_core import SparKer, load_pair, sample_inputs, save_bundle
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+TIMEOUT = 180
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def chart_spec(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def traces(spec: dict) -> dict:
+    return {t.get("name"): t for t in spec["data"]}
+
+
+def values(field) -> np.ndarray:
+    """A plotly array from a figure's JSON: a list, or plotly's base64 typed array {"bdata", "dtype", "shape"}."""
+    if isinstance(field, dict) and "bdata" in field:
+        array = np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"])
+        if "shape" in field:
+            array = array.reshape([int(s) for s in str(field["shape"]).split(",")])
+        return array
+    return np.asarray(field)
+
+
+def status_line(at: AppTest) -> str:
+    lines = [m.value for m in at.markdown if m.value.startswith("**run ")]
+    return lines[0] if lines else ""
+
+
+def load_sample(at: AppTest, name: str) -> None:
+    at.selectbox(key="sample_name").set_value(name)
+    at.button(key="load_sample").click().run()
+    assert not errors(at)
+
+
+def train(at: AppTest, n_kernels: int = 4, max_epochs: int = 20, **controls) -> None:
+    """Start a run on the Train page and rerun until it is trained."""
+    at.switch_page("views/train.py").run()
+    at.slider(key="ctl_n_kernels").set_value(n_kernels)
+    at.number_input(key="ctl_max_epochs").set_value(max_epochs)
+    for key, value in controls.items():
+        getattr(at, "text_input" if key.startswith("sigma") else "number_input")(key=f"ctl_{key}").set_value(value)
+    at.button(key="start").click().run()
+    for _ in range(200):
+        if "trained" in status_line(at):
+            break
+        at.run()
+    assert "trained" in status_line(at), (status_line(at), errors(at))
+
+
+def calibrate(at: AppTest, n_toys: int) -> None:
+    at.switch_page("views/significance.py").run()
+    at.number_input(key="n_toys").set_value(n_toys)
+    at.button(key="run_toys").click().run()
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        progress = at.get("progress")
+        if progress and "(done)" in progress[0].proto.text:
+            break
+        time.sleep(0.3)
+        at.run()
+    assert "(done)" in at.get("progress")[0].proto.text, errors(at)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_default_sample_is_loaded_without_a_click():
+    at = new_app()
+    assert metric(at, "reference rows") == "5,000" and metric(at, "data rows") == "1,000"
+    assert metric(at, "dimension") == "384" and metric(at, "shown as") == "text"
+    spec = chart_spec(at)
+    shown = traces(spec)
+    assert len(values(shown["reference"]["x"])) + len(values(shown["data"]["x"])) == 4000  # display subsample of 6,000
+    assert len(values(shown["data"]["x"])) == 1000  # every data point is drawn
+    note = spec["layout"]["annotations"][0]["text"]
+    assert "only a view" in note and "Showing 4,000 of 6,000 points" in note
+    assert any("Andre Agassi" not in str(v) for v in at.dataframe[0].value["title"])  # a metadata preview
+
+
+def test_training_shows_moving_kernels_and_replays_snapshots():
+    at = new_app()
+    train(at, n_kernels=4, max_epochs=20)
+    shown = traces(chart_spec(at, 0))
+    assert len(values(shown["kernels"]["x"])) == 4
+    assert sum(name.startswith("trail") for name in shown if name) == 4  # one trail per kernel
+    curves = chart_spec(at, 1)
+    assert list(values(curves["data"][0]["x"])) == [0, 5, 10, 15, 20]  # a snapshot every 5 epochs
+    sigma = values(curves["data"][1]["y"])
+    assert sigma[0] > sigma[-1]  # annealed from wide to narrow
+    at.slider(key="replay_1").set_value(0).run()
+    assert chart_spec(at, 0)["layout"]["title"]["text"].startswith("epoch 0:")
+
+
+def test_a_new_run_keeps_the_finished_one():
+    at = new_app()
+    train(at, n_kernels=3, max_epochs=10)
+    train(at, n_kernels=5, max_epochs=10)
+    table = at.dataframe[-1].value
+    assert list(table["run"]) == [1, 2] and list(table["n_kernels"]) == [3, 5]
+    assert list(table["status"]) == ["trained", "trained"]
+    assert at.sidebar.selectbox[0].options == [at.sidebar.selectbox[0].format_func(i) for i in (1, 2)] or \
+        len(at.sidebar.selectbox[0].options) == 2
+
+
+def test_pause_and_stop_leave_a_consistent_run():
+    at = new_app()
+    at.switch_page("views/train.py").run()
+    at.number_input(key="ctl_max_epochs").set_value(400)
+    at.button(key="start").click().run()
+    at.button(key="pause").click().run()
+    assert "paused" in status_line(at)
+    epoch = int(status_line(at).split("epoch ")[1].split(" ")[0])
+    at.run().run()
+    assert f"epoch {epoch} of" in status_line(at)  # paused: nothing advances
+    at.button(key="resume").click().run()
+    at.button(key="stop").click().run()
+    assert "stopped early" in status_line(at)
+    at.switch_page("views/significance.py").run()
+    at.button(key="run_toys").click().run()
+    assert any("trained to completion" in e for e in errors(at))
+
+
+def test_calibration_fills_the_histogram_and_gives_a_pvalue():
+    at = new_app()
+    load_sample(at, "bump")
+    train(at, n_kernels=4, max_epochs=60)
+    calibrate(at, n_toys=24)
+    p = float(metric(at, "p-value"))
+    assert 1 / 25 <= p <= 1.0
+    hist = traces(chart_spec(at, 0))
+    assert len(values(hist["null toys (24)"]["x"])) == 24
+    assert chart_spec(at, 0)["layout"]["shapes"][0]["x0"] == pytest.approx(float(metric(at, "observed t")), abs=0.01)
+    assert "gamma fit of the null (extrapolation)" in hist  # labelled as an extrapolation
+    at.switch_page("views/export.py").run()
+    at.button[0].click().run()  # Prepare bundle
+    assert any(b.label == "Download bundle (.zip)" for b in at.get("download_button"))
+
+
+def test_default_run_finds_the_rare_topic():
+    at = new_app()
+    train(at, n_kernels=8, max_epochs=200)  # the defaults
+    at.switch_page("views/regions.py").run()
+    assert not at.exception
+    cards = [m.value for m in at.markdown]
+    first = next(i for i, v in enumerate(cards) if v.startswith("**#1 kernel"))
+    exemplars = [v for v in cards[first + 1:first + 6] if v.startswith("- ")]
+    assert exemplars and all("Andre Agassi" in v for v in exemplars)
+    share = next(c.value for c in at.caption if c.value.startswith("ground truth"))
+    assert share.startswith("ground truth: 100%")
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("show_1_"))).click().run()
+    shown = traces(chart_spec(at, 0))
+    assert "selected data" in shown and len(values(shown["selected data"]["x"])) >= 10
+
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def test_bad_uploads_show_one_line_and_keep_the_loaded_data():
+    at = new_app()
+    train(at, n_kernels=2, max_epochs=10)
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.file_uploader(key="upload_reference").set_value(("ref.npy", b"this is not numpy", "application/octet-stream"))
+    at.file_uploader(key="upload_data").set_value(("data.npy", _npy(np.ones((5, 3))), "application/octet-stream")).run()
+    at.button(key="load_files").click().run()
+    assert len(errors(at)) == 1 and "ref.npy" in errors(at)[0] and "\n" not in errors(at)[0]
+    assert metric(at, "reference rows") == "5,000"  # the sample is still loaded
+
+    at.file_uploader(key="upload_reference").set_value(("ref.npy", _npy(np.ones((8, 4))), "application/octet-stream")).run()
+    at.button(key="load_files").click().run()
+    assert "same number of features" in errors(at)[0]
+
+    at.radio(key="upload_mode").set_value("One file with a label column").run()
+    csv = b"split,a,b\nr,1,2\nr,2,3\nd,3,4\nd,4,5\n"
+    at.file_uploader(key="upload_one").set_value(("both.csv", csv, "text/csv")).run()
+    at.text_input(key="reference_value").set_value("ref")
+    at.text_input(key="data_value").set_value("d")
+    at.button(key="load_file").click().run()
+    assert "no reference rows" in errors(at)[0]
+    assert metric(at, "reference rows") == "5,000"
+    at.switch_page("views/train.py").run()
+    assert "trained" in status_line(at)  # the finished run is intact
+
+
+def test_a_good_upload_fits_a_layout_and_trains(tmp_path):
+    at = new_app()
+    rng = np.random.default_rng(0)
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.file_uploader(key="upload_reference").set_value(("ref.npy", _npy(rng.normal(size=(300, 6))), "application/octet-stream"))
+    at.file_uploader(key="upload_data").set_value(("data.npy", _npy(rng.normal(size=(100, 6))), "application/octet-stream")).run()
+    at.button(key="load_files").click().run()
+    assert not errors(at) and metric(at, "reference rows") == "300" and metric(at, "dimension") == "6"
+    assert "UMAP fitted on 400 of 400 rows" in chart_spec(at)["layout"]["title"]["text"]
+    train(at, n_kernels=2, max_epochs=10)
+
+
+def _bundle_zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"{folder.name}/{path.name}")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bump_bundle(tmp_path_factory) -> Path:
+    spec = sample_inputs("bump")
+    pair = load_pair(**spec)
+    model = SparKer(n_kernels=3, max_epochs=30, seed=0).fit(pair.reference, pair.data)
+    result = model.calibrate(n_toys=12, batch=12, seed=0)
+    folder = tmp_path_factory.mktemp("bundles") / "bump-run"
+    save_bundle(folder, model, result, pair.reference, pair.data, {"load": spec, "files": pair.files},
+                pair.reference_metadata, pair.data_metadata)
+    return folder
+
+
+def test_open_a_bundle_and_reject_a_corrupt_one(bump_bundle):
+    at = new_app()
+    at.radio(key="data_source").set_value("Open a result bundle").run()
+    bad = bump_bundle.parent / "corrupt"
+    bad.mkdir()
+    for path in bump_bundle.iterdir():
+        (bad / path.name).write_bytes(path.read_bytes())
+    (bad / "null.npy").write_bytes((bad / "null.npy").read_bytes()[:-8])  # truncated
+    at.file_uploader(key="upload_bundle").set_value(("corrupt.zip", _bundle_zip(bad), "application/zip")).run()
+    at.button(key="open_bundle").click().run()
+    assert len(errors(at)) == 1 and "null.npy" in errors(at)[0]
+    assert metric(at, "reference rows") == "5,000"  # still the default sample
+
+    at.file_uploader(key="upload_bundle").set_value(("run.zip", _bundle_zip(bump_bundle), "application/zip")).run()
+    at.button(key="open_bundle").click().run()
+    assert not errors(at) and metric(at, "dimension") == "2"
+    at.switch_page("views/significance.py").run()
+    manifest = json.loads((bump_bundle / "manifest.json").read_text())
+    assert float(metric(at, "p-value")) == pytest.approx(manifest["result"]["pvalue"], rel=1e-3)
+    at.switch_page("views/train.py").run()
+    assert "opened from a bundle" in status_line(at)
+    at.switch_page("views/regions.py").run()
+    assert not at.exception and any(m.value.startswith("**#1 kernel") for m in at.markdown)
+
+
+def test_teach_page_steps_through_the_heat_map():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/teach.py").run()
+    assert not at.exception
+    spec = chart_spec(at, 0)
+    heat = spec["data"][0]
+    assert heat["type"] == "heatmap" and values(heat["z"]).shape == (70, 70)
+    assert len(spec["layout"]["shapes"]) == 4  # one sigma circle per kernel
+    last = at.slider(key="teach_frame").value
+    at.button[0].click().run()  # Step back
+    assert at.slider(key="teach_frame").value == last - 1
+    at.slider(key="teach_frame").set_value(0).run()
+    assert np.allclose(values(chart_spec(at, 0)["data"][0]["z"]).astype(float), 0.0)  # f = 0 before training
+
+
+def test_two_sessions_do_not_share_data():
+    first, second = new_app(), new_app()
+    load_sample(first, "digits")
+    second.run()
+    assert metric(first, "dimension") == "64" and metric(second, "dimension") == "384"
