@@ -98,6 +98,13 @@ with left:
     st.caption("Each Start is a new run; finished runs are kept (choose one in the sidebar).")
 
 
+def _toggle_replay(key: str, last: int) -> None:
+    playing = not st.session_state.get("replay_playing", False)
+    if playing and st.session_state.get(key, last) >= last:
+        st.session_state[key] = 0  # play from the start
+    st.session_state["replay_playing"] = playing
+
+
 def _draw(run: Run | None, index: int | None = None) -> None:
     if run is None:
         st.plotly_chart(common.run_map(ds, None, title="press Start to place the kernels"), key="train_map")
@@ -116,7 +123,8 @@ def _draw(run: Run | None, index: int | None = None) -> None:
 
 with right:
     run = state.active_run()
-    live = run is not None and run.status == "training"
+    playing = st.session_state.get("replay_playing", False)
+    live = run is not None and (run.status == "training" or playing)
 
     @st.fragment(run_every=FRAME_SECONDS if live else None)
     def live_view() -> None:
@@ -131,8 +139,18 @@ with right:
         if run is None or run.status in ("training", "paused") or len(run.snapshots) < 2:
             _draw(run)
             return
-        index = st.slider("replay: snapshot", 0, len(run.snapshots) - 1, len(run.snapshots) - 1,
-                          key=f"replay_{run.run_id}", help="every snapshot of the self-organisation, kept with the run")
+        key, last = f"replay_{run.run_id}", len(run.snapshots) - 1
+        st.session_state.setdefault(key, last)
+        if st.session_state.get("replay_playing"):
+            st.session_state[key] = min(st.session_state[key] + 1, last)
+            if st.session_state[key] >= last:
+                st.session_state["replay_playing"] = False
+                st.rerun()
+        slider_col, play_col = st.columns([5, 1])
+        index = slider_col.slider("replay: snapshot", 0, last, key=key,
+                                  help="every snapshot of the self-organisation, kept with the run")
+        play_col.button("Pause replay" if st.session_state.get("replay_playing") else "Play", key="replay_play",
+                        on_click=_toggle_replay, args=(key, last), width="stretch")
         _draw(run, index)
 
     live_view()

@@ -117,6 +117,12 @@ def test_training_shows_moving_kernels_and_replays_snapshots():
     assert sigma[0] > sigma[-1]  # annealed from wide to narrow
     at.slider(key="replay_1").set_value(0).run()
     assert chart_spec(at, 0)["layout"]["title"]["text"].startswith("epoch 0:")
+    at.button(key="replay_play").click().run()  # play: each rerun of the fragment advances one snapshot
+    at.run()
+    assert at.slider(key="replay_1").value >= 1
+    for _ in range(6):
+        at.run()
+    assert at.slider(key="replay_1").value == 4 and at.button(key="replay_play").label == "Play"
 
 
 def test_a_new_run_keeps_the_finished_one():
