@@ -74,7 +74,8 @@ with cards_col:
                 st.warning("Members are scattered on the map: this region is compact in the full space, "
                            "but the 2-D view does not keep it together.")
             common.show_exemplars(ds, row.exemplars_nearest, limit=3)
-            if st.button("Show members on the map", key=f"show_{run.run_id}_{row.kernel}"):
+            if st.button("Show members on the map", key=f"show_{run.run_id}_{row.kernel}",
+                         disabled=len(row.members_data) == 0):
                 state.set_selected_kernel(int(row.kernel))
                 state.set_lasso_rows(None)
                 st.rerun()
