@@ -35,6 +35,7 @@ pages = [
     st.Page(VIEWS / "train.py", title="Train and watch", url_path="train"),
     st.Page(VIEWS / "significance.py", title="Significance", url_path="significance"),
     st.Page(VIEWS / "regions.py", title="Regions", url_path="regions"),
+    st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
     st.Page(VIEWS / "teach.py", title="Teach", url_path="teach"),
     st.Page(VIEWS / "export.py", title="Export", url_path="export"),
 ]

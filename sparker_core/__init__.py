@@ -4,6 +4,7 @@ rare statistical anomalies between a reference sample and a data sample.
 Torch and numpy only; no user-interface imports.
 """
 
+from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test
 from .bundle import ResultBundle, load_bundle, save_bundle, verify_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
@@ -25,6 +26,10 @@ from .training import BatchSnapshot, StopTraining, train_iter
 __version__ = "0.1.0"
 
 __all__ = [
+    "classifier_two_sample_test",
+    "fixed_centers_np_test",
+    "knn_two_sample_test",
+    "mmd_permutation_test",
     "ResultBundle",
     "load_bundle",
     "save_bundle",

@@ -297,3 +297,20 @@ def test_two_sessions_do_not_share_data():
     load_sample(first, "digits")
     second.run()
     assert metric(first, "dimension") == "64" and metric(second, "dimension") == "384"
+
+
+def test_compare_runs_every_baseline_on_the_loaded_data():
+    at = new_app()
+    load_sample(at, "bump")
+    at.switch_page("views/compare.py").run()
+    at.number_input(key="compare_toys").set_value(19)
+    at.button(key="compare_run").click().run()
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and (not at.dataframe or len(at.dataframe[0].value) < 5
+                                           or "running..." in list(at.dataframe[0].value.get("note", []))):
+        time.sleep(0.5)
+        at.run()
+    table = at.dataframe[0].value
+    assert len(table) == 5 and not errors(at)
+    assert table["p-value"].between(1 / 20, 1.0).all() and set(table["toys"]) <= {19}
+    assert table.loc[table["method"] == "kNN (share of data neighbours)", "p-value"].iloc[0] == pytest.approx(0.05)
