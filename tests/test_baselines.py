@@ -21,6 +21,20 @@ from sparker_core.calibration import _loo_pvalues
 ALPHA = 0.05
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: one thread each, which also avoids OpenMP/BLAS threads spinning when
+    the cores are shared (measured: a 60-point logistic regression fit took 28 ms with two threads on
+    a loaded 2-core machine, 3.8 ms with one)."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
 def gaussian(seed, n_ref=300, n_data=100, d=3, bump=0):
     """Standard-normal reference and data; ``bump`` data rows replaced by a compact cluster at (1.6, ..., 1.6)."""
     rng = np.random.default_rng(seed)
@@ -146,15 +160,22 @@ def test_knn_calibrated_without_signal_and_detects_a_bump(statistic):
 
 
 # ----------------------------------------------------------------------------------------- C2ST
-def test_c2st_auc_is_the_held_out_auc_and_seeded():
+def test_c2st_auc_is_the_held_out_auc_and_permutations_refit():
     from sklearn.metrics import roc_auc_score
 
     reference, data = gaussian(6, bump=10)
-    result = classifier_two_sample_test(reference, data, n_permutations=50, statistic="auc", seed=3)
+    result = classifier_two_sample_test(reference, data, n_permutations=12, statistic="auc", seed=3)
     x, y = np.vstack([reference, data]), np.r_[np.zeros(300, int), np.ones(100, int)]
     scores, _, _ = cross_fitted_scores(x, y, default_classifier(3), 5, 3)
     np.testing.assert_allclose(result.t_obs, roc_auc_score(y, scores), rtol=1e-12)
-    again = classifier_two_sample_test(reference, data, n_permutations=50, statistic="auc", seed=3, batch=7)
+    # each permutation reruns the whole cross-fit on relabelled points: rebuild the first one by hand
+    from sparker_core.baselines._common import role_columns
+
+    rng = np.random.default_rng(np.random.SeedSequence(3, spawn_key=(6,)))
+    first = role_columns(rng, [np.arange(400)], [100], 12, 400, np.int8)[:, 0].astype(int)
+    scores, _, _ = cross_fitted_scores(x, first, default_classifier(3), 5, 3)
+    np.testing.assert_allclose(result.null_distribution[0], roc_auc_score(first, scores), rtol=1e-12)
+    again = classifier_two_sample_test(reference, data, n_permutations=12, statistic="auc", seed=3)
     np.testing.assert_array_equal(again.null_distribution, result.null_distribution)
     assert result.method == "c2st/permutation"
 
@@ -172,16 +193,33 @@ def test_c2st_binomial_result():
     assert far.t_obs == 1.0 and 0 < far.pvalue < 1e-50 and np.isfinite(far.zscore)
 
 
-@pytest.mark.parametrize("statistic, n_permutations", [("accuracy", None), ("auc", 99)])
-def test_c2st_calibrated_without_signal_and_detects_a_bump(statistic, n_permutations):
-    pvalues = [classifier_two_sample_test(*gaussian(300 + i, 60, 30, d=2), seed=i, statistic=statistic,
-                                          n_permutations=n_permutations).pvalue for i in range(40)]
+def c2st_null_pvalues(n_datasets, **kwargs):
+    from sklearn.linear_model import LogisticRegression  # plain (no pipeline): receives balancing weights
+
+    return [classifier_two_sample_test(*gaussian(300 + i, 60, 30, d=2), classifier=LogisticRegression(), n_folds=2,
+                                       seed=i, **kwargs).pvalue for i in range(n_datasets)]
+
+
+def test_c2st_binomial_not_anti_conservative_and_detects_a_shift():
+    pvalues = c2st_null_pvalues(60)
     rejected = int(np.sum(np.asarray(pvalues) <= ALPHA))
-    assert rejected <= stats.binom.interval(0.99, 40, ALPHA)[1]  # the binomial test is conservative: no lower bound
-    # a shift a linear score can see
+    assert rejected <= stats.binom.interval(0.99, 60, ALPHA)[1]  # the binomial test is conservative: no lower bound
     reference, data = gaussian(10)
-    result = classifier_two_sample_test(reference, data + 0.5, statistic=statistic, n_permutations=n_permutations)
-    assert result.pvalue <= ALPHA
+    assert classifier_two_sample_test(reference, data + 0.5).pvalue <= ALPHA  # a shift a linear score can see
+
+
+def test_c2st_refit_permutations_calibrated_and_detect_a_shift():
+    """4 permutations: p <= 0.2 exactly when no permutation reaches t_obs, probability 1/5 under the null."""
+    pvalues = np.asarray(c2st_null_pvalues(40, statistic="auc", n_permutations=4))
+    low, high = stats.binom.interval(0.99, 40, 0.2)
+    assert low <= np.sum(pvalues <= 0.2) <= high
+    reference, data = gaussian(10)
+    assert classifier_two_sample_test(reference, data + 0.5, statistic="auc", n_permutations=19).pvalue <= ALPHA
+
+
+@pytest.mark.slow
+def test_c2st_refit_permutations_calibrated_at_five_percent():
+    assert_calibrated(c2st_null_pvalues(60, statistic="auc", n_permutations=19), 60)
 
 
 # ----------------------------------------------------------------------------------------- fixed centres
