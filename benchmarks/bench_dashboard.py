@@ -293,33 +293,11 @@ def _median_ms(function, repeats: int) -> float:
     return statistics.median(times) * 1000.0
 
 
-def prepared_interpolation(anchors: np.ndarray, anchor_xy: np.ndarray):
-    """``interpolate_layout`` with the anchors' float64 copy and squared norms computed once (per
-    dataset) instead of on every frame: what the placement costs when only the GEMM and the
-    neighbour search are left per frame."""
-    from dashboard.components.layout import N_NEIGHBOURS
-
-    a = np.asarray(anchors, dtype=np.float64)  # (n, d), once
-    norms = (a * a).sum(1)  # (n,), once
-    k = int(min(N_NEIGHBOURS, a.shape[0]))
-
-    def place(points: np.ndarray) -> np.ndarray:
-        p = np.asarray(points, dtype=np.float64)  # (m, d)
-        sq = np.maximum((p * p).sum(1)[:, None] - 2.0 * p @ a.T + norms[None, :], 0.0)  # (m, n)
-        nearest = np.argpartition(sq, k - 1, axis=1)[:, :k]  # (m, k)
-        dist = np.sqrt(np.take_along_axis(sq, nearest, axis=1))  # (m, k)
-        weight = 1.0 / (dist + 1e-9 * (1.0 + dist.max(axis=1, keepdims=True)))
-        weight /= weight.sum(axis=1, keepdims=True)
-        return np.einsum("mk,mkc->mc", weight, anchor_xy[nearest])
-
-    return place
-
-
 def placement_part(skip_umap: bool, repeats: int) -> dict:
     """ms per frame of placing 8 and 64 centres, with the BLAS/OpenMP pools as they are and with one thread."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from dashboard.components.layout import interpolate_layout
+    from dashboard.components.layout import LayoutIndex, interpolate_layout
     from dashboard.datasets import from_sample
 
     ds = from_sample("wiki")
@@ -332,7 +310,7 @@ def placement_part(skip_umap: bool, repeats: int) -> dict:
     settings = [(f"as is ({'/'.join(map(str, pools))})", None), ("1", 1)]
     out = {"anchors": anchors.shape, "settings": [name for name, _ in settings], "interp": {}, "prepared": {},
            "umap": {}}
-    place = prepared_interpolation(anchors, anchor_xy)
+    place = LayoutIndex(anchors, anchor_xy).place  # what Run.center_layout uses: anchors prepared once
     for c in centers.values():  # the same positions: a check of the variant, not of speed
         np.testing.assert_allclose(place(c), interpolate_layout(c, anchors, anchor_xy), rtol=1e-9, atol=1e-9)
     for name, limit in settings:

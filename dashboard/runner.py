@@ -17,7 +17,7 @@ import pandas as pd
 
 from sparker_core import ResultBundle, Snapshot, SparKer, TestResult
 
-from .components.layout import interpolate_layout, scattered_kernels
+from .components.layout import LayoutIndex, scattered_kernels
 from .datasets import Dataset
 
 # Defaults of the training controls (the library's defaults, plus how often to snapshot).
@@ -59,6 +59,7 @@ class Run:
     _resume_event: threading.Event | None = None
     _kernels: pd.DataFrame | None = None
     _center_xy: dict = field(default_factory=dict)  # snapshot index -> (M, 2)
+    _layout_index: tuple | None = None  # (dataset fingerprint, LayoutIndex) for placing centres
     _scores: dict = field(default_factory=dict)  # (split, n_snapshots, status) -> (n,)
 
     # ------------------------------------------------------------------------ training
@@ -215,9 +216,11 @@ class Run:
     def center_layout(self, index: int, dataset: Dataset) -> np.ndarray:
         """Map positions of the kernel centres at snapshot ``index`` (interpolated, cached)."""
         if index not in self._center_xy:
-            anchors = np.concatenate([dataset.reference, dataset.data])
-            anchor_xy = np.concatenate([dataset.layout_reference, dataset.layout_data])
-            self._center_xy[index] = interpolate_layout(self.snapshots[index].centers, anchors, anchor_xy)
+            if self._layout_index is None or self._layout_index[0] != dataset.fingerprint:
+                anchors = np.concatenate([dataset.reference, dataset.data])
+                anchor_xy = np.concatenate([dataset.layout_reference, dataset.layout_data])
+                self._layout_index = (dataset.fingerprint, LayoutIndex(anchors, anchor_xy))
+            self._center_xy[index] = self._layout_index[1].place(self.snapshots[index].centers)
         return self._center_xy[index]
 
     def scattered(self, dataset: Dataset) -> np.ndarray:

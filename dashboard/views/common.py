@@ -13,6 +13,7 @@ from dashboard.datasets import Dataset
 from dashboard.runner import Run
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
+LIVE_DISPLAY_POINTS = 1500  # while training: fewer points, so the browser redraws the map fast
 TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel
 
 
@@ -48,16 +49,17 @@ def dataset_with_layout() -> Dataset:
     return ds
 
 
-def shown_rows(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Display subsample, split between reference and data in proportion (data kept whole when possible)."""
+def shown_rows(ds: Dataset, limit: int = MAX_DISPLAY_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Display subsample of at most ``limit`` points: every data point when they fit in half of it."""
     n_ref, n_data = ds.reference.shape[0], ds.data.shape[0]
-    data_limit = min(n_data, MAX_DISPLAY_POINTS // 2) if n_ref + n_data > MAX_DISPLAY_POINTS else n_data
-    return display_subsample(n_ref, MAX_DISPLAY_POINTS - data_limit, 1), display_subsample(n_data, data_limit, 2)
+    data_limit = min(n_data, limit // 2) if n_ref + n_data > limit else n_data
+    return display_subsample(n_ref, limit - data_limit, 1), display_subsample(n_data, data_limit, 2)
 
 
-def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=None, title: str = "", height: int = 560):
+def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=None, title: str = "", height: int = 560,
+            max_points: int = MAX_DISPLAY_POINTS):
     """The map with the kernels of ``run`` at snapshot ``index`` (default: the last one)."""
-    shown_ref, shown_data = shown_rows(ds)
+    shown_ref, shown_data = shown_rows(ds, max_points)
     centers_xy = amplitudes = trails = None
     clip = 5.0
     if run is not None and run.snapshots:

@@ -31,19 +31,31 @@ if selected is not None and selected in set(kernels["kernel"]):
 elif state.lasso_rows() is not None:
     highlight = state.lasso_rows()[1]
 
+def _on_select() -> None:
+    """A lasso/box/click selection on the map: list those points (customdata = [split code, row])."""
+    event = st.session_state.get("regions_map") or {}
+    points = event.get("selection", {}).get("points", [])
+    picked = [p["customdata"] for p in points if p.get("customdata") is not None]
+    if not picked:
+        state.set_lasso_rows(None)
+        return
+    codes = np.array([int(c[0]) for c in picked])
+    rows = np.array([int(c[1]) for c in picked])
+    state.set_lasso_rows((rows[codes == SPLIT_CODES["reference"]], rows[codes == SPLIT_CODES["data"]]))
+    state.set_selected_kernel(None)
+
+
+def _show_members(kernel: int) -> None:
+    state.set_selected_kernel(kernel)
+    state.set_lasso_rows(None)
+
+
 map_col, cards_col = st.columns([3, 2])
 with map_col:
     title = f"members of kernel {selected} highlighted" if highlight is not None and selected is not None else \
         "lasso points to list them with their scores"
-    event = st.plotly_chart(common.run_map(ds, run, highlight=highlight, title=title), key="regions_map",
-                            on_select="rerun", selection_mode=("lasso", "box", "points"))
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    picked = [p.get("customdata") for p in points if p.get("customdata") is not None]
-    if picked:
-        codes = np.array([int(c[0]) for c in picked])
-        rows = np.array([int(c[1]) for c in picked])
-        state.set_lasso_rows((rows[codes == SPLIT_CODES["reference"]], rows[codes == SPLIT_CODES["data"]]))
-        state.set_selected_kernel(None)
+    st.plotly_chart(common.run_map(ds, run, highlight=highlight, title=title), key="regions_map",
+                    on_select=_on_select, selection_mode=("lasso", "box", "points"))
     lasso = state.lasso_rows()
     if lasso is not None:
         ref_rows, data_rows = lasso
@@ -51,9 +63,7 @@ with map_col:
                     f"mean f(x) over the data points = {data_scores[data_rows].mean() if data_rows.size else float('nan'):.3f}")
         st.dataframe(common.points_table(ds, data_rows, data_scores).sort_values("f(x)", ascending=False),
                      hide_index=True, width="stretch", height=260)
-        if st.button("Clear selection"):
-            state.set_lasso_rows(None)
-            st.rerun()
+        st.button("Clear selection", on_click=state.set_lasso_rows, args=(None,), key="clear_selection")
 
 with cards_col:
     st.markdown(f"**{len(active)} active kernels of {len(kernels)}**, ranked by delta_t (the drop in t without the "
@@ -74,11 +84,8 @@ with cards_col:
                 st.warning("Members are scattered on the map: this region is compact in the full space, "
                            "but the 2-D view does not keep it together.")
             common.show_exemplars(ds, row.exemplars_nearest, limit=3)
-            if st.button("Show members on the map", key=f"show_{run.run_id}_{row.kernel}",
-                         disabled=len(row.members_data) == 0):
-                state.set_selected_kernel(int(row.kernel))
-                state.set_lasso_rows(None)
-                st.rerun()
+            st.button("Show members on the map", key=f"show_{run.run_id}_{row.kernel}", on_click=_show_members,
+                      args=(int(row.kernel),), disabled=len(row.members_data) == 0)
 
 st.subheader("Highest-scoring data points")
 st.caption("f(x) is the fitted log-ratio of data to reference density at the point; click a column to sort.")

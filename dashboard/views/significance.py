@@ -27,18 +27,20 @@ def _start(n_toys: int, method: str, seed: int) -> None:
         state.flash(str(err))
 
 
+def _submit() -> None:
+    s = st.session_state
+    _start(int(s["n_toys"]), s["toys_method"], int(s["toys_seed"]))
+
+
 with st.form("toys"):
     c1, c2, c3 = st.columns(3)
-    n_toys = c1.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="n_toys")
-    method = c2.selectbox("null construction", ["permutation", "reference"], key="toys_method",
-                          help="permutation: reassign reference/data roles at random (exact under exchangeability); "
-                               "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
-    seed = c3.number_input("seed", min_value=0, value=0, step=1)
-    submitted = st.form_submit_button("Run null toys", type="primary", key="run_toys",
-                                      disabled=run.calibration_status in ("running", "paused"))
-if submitted:
-    _start(int(n_toys), method, int(seed))
-    st.rerun()
+    c1.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="n_toys")
+    c2.selectbox("null construction", ["permutation", "reference"], key="toys_method",
+                 help="permutation: reassign reference/data roles at random (exact under exchangeability); "
+                      "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
+    c3.number_input("seed", min_value=0, value=0, step=1, key="toys_seed")
+    st.form_submit_button("Run null toys", type="primary", key="run_toys", on_click=_submit,
+                          disabled=run.calibration_status in ("running", "paused"))
 
 b1, b2 = st.columns(2)
 if run.calibration_status == "paused":

@@ -114,7 +114,8 @@ def _draw(run: Run | None, index: int | None = None) -> None:
               "trained": "trained", "loaded": "opened from a bundle"}[run.status]
     st.markdown(f"**{run.label}** — {status}, epoch {snap.epoch} of {run.max_epochs}")
     map_col, curve_col = st.columns([3, 2])
-    map_col.plotly_chart(common.run_map(ds, run, index), key="train_map")
+    points = common.LIVE_DISPLAY_POINTS if run.status == "training" else common.MAX_DISPLAY_POINTS
+    map_col.plotly_chart(common.run_map(ds, run, index, max_points=points), key="train_map")
     upto = run.snapshots[: (index + 1) if index is not None else None]
     curve_col.plotly_chart(figures.curves_figure(upto, run.max_epochs), key="train_curves")
     curve_col.caption("Marker size is |a|; red: excess of data, blue: deficit. Trails show the last positions. "
