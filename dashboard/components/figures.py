@@ -15,6 +15,7 @@ EXCESS_COLOR = "#d62728"  # a > 0: more data than reference
 DEFICIT_COLOR = "#1f4e9c"  # a < 0: fewer data than reference
 VIEW_NOTE = "2-D layout is only a view: the statistics are computed in the full {d}-dimensional space."
 SPLIT_CODES = {"reference": 0, "data": 1}  # customdata[0] of map points
+WEBGL_MIN_POINTS = 2000  # maps with this many points or more are drawn with WebGL
 
 
 def kernel_sizes(amplitudes: np.ndarray, clip: float) -> np.ndarray:
@@ -50,11 +51,14 @@ def map_figure(
     Point customdata is [split code, row] so a lasso selection maps back to rows.
     """
     fig = go.Figure()
+    # WebGL for many points; plain SVG below WEBGL_MIN_POINTS, which browsers redraw faster frame after
+    # frame (a WebGL context drawn in software, as in headless or GPU-less browsers, is slow to refresh)
+    scatter = go.Scattergl if shown_reference.size + shown_data.size >= WEBGL_MIN_POINTS else go.Scatter
     for name, layout, rows, color in (
         ("reference", layout_reference, shown_reference, REFERENCE_COLOR),
         ("data", layout_data, shown_data, DATA_COLOR),
     ):
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter(
             x=layout[rows, 0], y=layout[rows, 1], mode="markers", name=name,
             marker=dict(size=4, color=color),
             customdata=np.column_stack([np.full(rows.size, SPLIT_CODES[name]), rows]),
@@ -62,7 +66,7 @@ def map_figure(
         ))
     if highlight is not None and len(highlight):
         highlight = np.asarray(highlight, dtype=int)
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter(
             x=layout_data[highlight, 0], y=layout_data[highlight, 1], mode="markers", name="selected data",
             marker=dict(size=7, color=HIGHLIGHT_COLOR, line=dict(width=0.5, color="black")),
             customdata=np.column_stack([np.full(highlight.size, SPLIT_CODES["data"]), highlight]),
