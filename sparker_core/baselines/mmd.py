@@ -13,6 +13,11 @@ product K0 E with E the (N, B) matrix of indicators. K0 is never held whole: it 
 square blocks (only the blocks on and above the diagonal, as K0 is symmetric) once per batch of
 permutations. MMD^2_u is unchanged when a constant is added to k, so each block is shifted by the
 kernel value at the median distance; this keeps the float32 sums small where they cancel.
+
+Why recompute rather than keep K0: at N = 20,000 a float32 K0 is 1.6 GB, while the blocks need
+16 MiB. Measured on this 2-core CPU at N_R = 18,000, N_D = 2,000, d = 384: 1,000 permutations in
+one pass (batch=1000, the default) took 24 s; in four passes (batch=250) 56 s, the kernel being
+recomputed each pass. So keep ``batch`` as large as memory allows (O(batch * N)).
 """
 
 from __future__ import annotations
