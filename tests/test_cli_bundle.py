@@ -177,3 +177,14 @@ def test_installed_entry_point_runs_without_traceback(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_run_on_a_bundled_sample_writes_to_a_fresh_default_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--sample", "bump", *FAST]) == 0
+    (folder,) = (tmp_path / "sparker-runs").iterdir()
+    assert folder.name.startswith("bump-")
+    bundle = load_bundle(folder)
+    assert bundle.manifest["inputs"]["load"]["vector_column"] == "embedding"
+    assert main(["verify", str(folder)]) == 0  # the recorded sample file is reloaded and matches
+    assert "verified" in capsys.readouterr().out
