@@ -22,6 +22,14 @@ def umap_layout(fingerprint: str, _reference: np.ndarray, _data: np.ndarray) -> 
     return datasets.fit_umap_layout(_reference, _data)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def points_image(fingerprint: str, _layout_reference: np.ndarray, _layout_data: np.ndarray) -> dict:
+    """The map's points as one image (for the live training view), once per dataset."""
+    from .components.figures import points_image as render
+
+    return render(_layout_reference, _layout_data)
+
+
 def with_layout(dataset: datasets.Dataset) -> datasets.Dataset:
     """The dataset with a map layout, fitting UMAP (cached by content) when it has none."""
     if dataset.layout_reference is not None:

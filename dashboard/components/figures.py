@@ -18,6 +18,37 @@ SPLIT_CODES = {"reference": 0, "data": 1}  # customdata[0] of map points
 WEBGL_MIN_POINTS = 2000  # maps with this many points or more are drawn with WebGL
 
 
+def points_image(layout_reference: np.ndarray, layout_data: np.ndarray, width: int = 900, height: int = 620) -> dict:
+    """Every point of the map rendered once as a PNG (matplotlib, Agg), for the live training view:
+    the browser then redraws only the kernels each frame. Returns the plotly layout image (data URI
+    and its x/y extent in layout coordinates)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    both = np.concatenate([layout_reference, layout_data])
+    low, high = both.min(axis=0), both.max(axis=0)
+    pad = 0.03 * (high - low + 1e-12)
+    low, high = low - pad, high + pad
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.scatter(layout_reference[:, 0], layout_reference[:, 1], s=2, c="#969696", alpha=0.35, linewidths=0)
+    ax.scatter(layout_data[:, 0], layout_data[:, 1], s=3, c="#1f77b4", alpha=0.55, linewidths=0)
+    ax.set_xlim(low[0], high[0])
+    ax.set_ylim(low[1], high[1])
+    ax.axis("off")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", transparent=True)
+    plt.close(fig)
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return dict(source=uri, xref="x", yref="y", x=float(low[0]), y=float(high[1]), sizex=float(high[0] - low[0]),
+                sizey=float(high[1] - low[1]), sizing="stretch", layer="below", xanchor="left", yanchor="top")
+
+
 def kernel_sizes(amplitudes: np.ndarray, clip: float) -> np.ndarray:
     """Marker size proportional to |a| (a silent kernel keeps a small visible marker)."""
     top = max(float(clip), float(np.abs(amplitudes).max(initial=0.0)), 1e-12)
@@ -42,6 +73,7 @@ def map_figure(
     kernel_names: list[str] | None = None,
     title: str = "",
     height: int = 560,
+    background: dict | None = None,
 ) -> go.Figure:
     """Reference and data points on the 2-D layout (WebGL), kernel centres on top.
 
@@ -49,15 +81,17 @@ def map_figure(
     amplitudes (M,) of the kernels; trails: past centre positions, oldest first, each (M, 2);
     highlight: data row indices drawn on top in orange (a kernel's members, a selection).
     Point customdata is [split code, row] so a lasso selection maps back to rows.
+    background: a ``points_image`` drawn instead of the point traces (every point, as one image).
     """
     fig = go.Figure()
     # WebGL for many points; plain SVG below WEBGL_MIN_POINTS, which browsers redraw faster frame after
     # frame (a WebGL context drawn in software, as in headless or GPU-less browsers, is slow to refresh)
     scatter = go.Scattergl if shown_reference.size + shown_data.size >= WEBGL_MIN_POINTS else go.Scatter
-    for name, layout, rows, color in (
+    drawn = () if background is not None else (
         ("reference", layout_reference, shown_reference, REFERENCE_COLOR),
         ("data", layout_data, shown_data, DATA_COLOR),
-    ):
+    )
+    for name, layout, rows, color in drawn:
         fig.add_trace(scatter(
             x=layout[rows, 0], y=layout[rows, 1], mode="markers", name=name,
             marker=dict(size=4, color=color),
@@ -96,7 +130,9 @@ def map_figure(
     n_shown = shown_reference.size + shown_data.size
     n_total = layout_reference.shape[0] + layout_data.shape[0]
     note = VIEW_NOTE.format(d=n_features)
-    if n_shown < n_total:
+    if background is not None:
+        note += f" All {n_total:,} points drawn as one image while training (grey reference, blue data)."
+    elif n_shown < n_total:
         note += f" Showing {n_shown:,} of {n_total:,} points (random subsample for display only)."
     fig.update_layout(
         title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=60),
@@ -105,6 +141,10 @@ def map_figure(
         annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=-0.08, showarrow=False,
                           font=dict(size=11), xanchor="left")],
     )
+    if background is not None:
+        fig.add_layout_image(background)
+        fig.update_xaxes(range=[background["x"], background["x"] + background["sizex"]], showgrid=False, zeroline=False)
+        fig.update_yaxes(range=[background["y"] - background["sizey"], background["y"]], showgrid=False, zeroline=False)
     return fig
 
 
@@ -193,3 +233,28 @@ def digit_image(values, scale: int = 6) -> np.ndarray:
     top = flat.max() if flat.max() > 0 else 1.0
     image = (255 * (1 - flat / top)).reshape(side, side)  # dark ink on white
     return np.kron(image, np.ones((scale, scale))).astype(np.uint8)
+
+
+def live_figure(map_fig: go.Figure, curves_fig: go.Figure, height: int = 560) -> go.Figure:
+    """The map and the t / sigma curves in ONE figure: while training, the browser redraws one chart
+    per frame instead of two. Traces keep their names (the map's "kernels" trace included)."""
+    t_trace, sigma_trace = curves_fig.data[:2]
+    fig = make_subplots(rows=2, cols=2, column_widths=[0.64, 0.36], specs=[[{"rowspan": 2}, {}], [None, {}]],
+                        horizontal_spacing=0.05, vertical_spacing=0.12,
+                        subplot_titles=("", "t = -2 L", "sigma"))
+    for trace in map_fig.data:
+        fig.add_trace(trace, row=1, col=1)
+    fig.add_trace(t_trace, row=1, col=2)
+    fig.add_trace(sigma_trace, row=2, col=2)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=map_fig.layout.xaxis.range, row=1, col=1)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=map_fig.layout.yaxis.range, row=1, col=1)
+    for image in map_fig.layout.images:
+        fig.add_layout_image(image)
+    fig.update_xaxes(range=curves_fig.layout.xaxis.range, row=1, col=2)
+    fig.update_xaxes(range=curves_fig.layout.xaxis.range, title_text="epoch", row=2, col=2)
+    note = map_fig.layout.annotations[0]
+    fig.add_annotation(text=note.text, xref="paper", yref="paper", x=0, y=-0.08, showarrow=False,
+                       font=dict(size=11), xanchor="left")
+    fig.update_layout(title=dict(text=map_fig.layout.title.text or ""), height=height,
+                      margin=dict(l=10, r=10, t=60, b=60), uirevision="live", legend=dict(orientation="h", y=1.06, x=0))
+    return fig

@@ -13,7 +13,6 @@ from dashboard.datasets import Dataset
 from dashboard.runner import Run
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
-LIVE_DISPLAY_POINTS = 1500  # while training: fewer points, so the browser redraws the map fast
 TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel
 
 
@@ -57,7 +56,7 @@ def shown_rows(ds: Dataset, limit: int = MAX_DISPLAY_POINTS) -> tuple[np.ndarray
 
 
 def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=None, title: str = "", height: int = 560,
-            max_points: int = MAX_DISPLAY_POINTS):
+            max_points: int = MAX_DISPLAY_POINTS, as_image: bool = False):
     """The map with the kernels of ``run`` at snapshot ``index`` (default: the last one)."""
     shown_ref, shown_data = shown_rows(ds, max_points)
     centers_xy = amplitudes = trails = None
@@ -70,8 +69,10 @@ def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=No
         trails = [run.center_layout(i, ds) for i in range(max(0, index - TRAIL_LENGTH), index)]
         clip = float(run.model.amplitude_clip) if run.model is not None else 5.0
         title = title or f"epoch {snap.epoch}: sigma = {snap.sigma:.3g}, t = {snap.t:.1f}"
+    background = cache.points_image(ds.fingerprint, ds.layout_reference, ds.layout_data) if as_image else None
     return figures.map_figure(ds.layout_reference, ds.layout_data, shown_ref, shown_data, ds.n_features,
-                              centers_xy, amplitudes, clip, trails, highlight, title=title, height=height)
+                              centers_xy, amplitudes, clip, trails, highlight, title=title, height=height,
+                              background=background)
 
 
 def describe(ds: Dataset, row: int) -> str:

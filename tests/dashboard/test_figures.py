@@ -103,3 +103,15 @@ def test_scattered_kernels_and_subsample():
     rows = display_subsample(100, 30, 0)
     assert rows.size == 30 and np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(display_subsample(10, 30, 0), np.arange(10))
+
+
+def test_live_figure_holds_the_map_and_both_curves_in_one_chart():
+    xy = np.random.default_rng(4).normal(size=(50, 2))
+    map_fig = figures.map_figure(xy, xy, np.arange(50), np.arange(50), 8, xy[:3], np.array([1.0, -1.0, 2.0]),
+                                 title="epoch 10: sigma = 1, t = 3")
+    fig = figures.live_figure(map_fig, figures.curves_figure(_snapshots(), max_epochs=10))
+    by_name = {t.name: t for t in fig.data}
+    assert {"reference", "data", "kernels", "t", "sigma"} <= set(by_name)
+    assert len(by_name["kernels"].x) == 3 and list(by_name["t"].y) == [0.0, 10.0, 20.0]
+    assert by_name["kernels"].xaxis == "x" and by_name["t"].xaxis == "x2" and by_name["sigma"].xaxis == "x3"
+    assert fig.layout.title.text == "epoch 10: sigma = 1, t = 3" and "only a view" in fig.layout.annotations[-1].text
