@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
+
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +18,9 @@ SCHEDULES = ["geometric", "linear", "constant"]
 
 st.header("Train and watch")
 ds = common.dataset_with_layout()
+if not st.session_state.get("live_image_warm"):  # the live view's point image needs matplotlib (~1 s to import)
+    threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True).start()
+    st.session_state["live_image_warm"] = True
 
 
 def _width(text: str):
