@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -33,8 +34,7 @@ def _load_sample(name: str) -> None:
 
 
 def _load_upload(uploads: dict, split: dict) -> None:
-    folder = Path(state.upload_dir()) / f"upload-{state.next_run_id()}"
-    folder.mkdir(parents=True)
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=state.upload_dir()))
     paths = {role: str(_save_upload(f, folder)) for role, f in uploads.items() if f is not None}
     if split:
         spec = {"reference": paths["reference"], **split}
@@ -48,7 +48,7 @@ def _load_upload(uploads: dict, split: dict) -> None:
 
 
 def _extract_bundle(upload) -> Path:
-    folder = Path(state.upload_dir()) / f"bundle-{state.next_run_id()}"
+    folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=state.upload_dir()))
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:
