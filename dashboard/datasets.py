@@ -14,7 +14,7 @@ import pandas as pd
 
 from sparker_core import SAMPLES, EmbeddingPair, load_pair, sample_inputs
 
-from .components.layout import display_subsample, interpolate_layout
+from .components.layout import LayoutIndex, display_subsample
 
 # UMAP is fitted on at most this many rows; the others are placed by interpolation (display only).
 UMAP_FIT_ROWS = 4000
@@ -113,9 +113,10 @@ def fit_umap_layout(reference: np.ndarray, data: np.ndarray, seed: int = 0) -> t
     layout[fit_rows] = fitted
     rest = np.setdiff1d(np.arange(pool.shape[0]), fit_rows)
     if rest.size:
+        index = LayoutIndex(pool[fit_rows], fitted)  # anchors prepared once for every chunk
         for start in range(0, rest.size, 2048):
             chunk = rest[start:start + 2048]
-            layout[chunk] = interpolate_layout(pool[chunk], pool[fit_rows], fitted)
+            layout[chunk] = index.place(pool[chunk])
     note = f"UMAP fitted on {fit_rows.size:,} of {pool.shape[0]:,} rows"
     if rest.size:
         note += "; the others placed by nearest-neighbour interpolation"

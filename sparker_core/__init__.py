@@ -5,7 +5,7 @@ Torch and numpy only; no user-interface imports.
 """
 
 from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test
-from .bundle import ResultBundle, load_bundle, save_bundle, verify_bundle
+from .bundle import ResultBundle, load_bundle, load_bundle_inputs, save_bundle, verify_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
 from .data import (
@@ -32,6 +32,7 @@ __all__ = [
     "mmd_permutation_test",
     "ResultBundle",
     "load_bundle",
+    "load_bundle_inputs",
     "save_bundle",
     "verify_bundle",
     "BatchSnapshot",

@@ -262,6 +262,21 @@ def load_bundle(path) -> ResultBundle:
     )
 
 
+def load_bundle_inputs(bundle: ResultBundle):
+    """Reload the inputs a bundle records (``EmbeddingPair``); ValueError when a file is missing or changed."""
+    from .data import load_pair
+
+    recorded = bundle.manifest["inputs"]["files"]
+    for path in recorded:
+        if not Path(path).is_file():
+            raise ValueError(f"input file {path} recorded in the bundle is missing.")
+    pair = load_pair(**bundle.manifest["inputs"]["load"])
+    for path, digest in recorded.items():
+        if pair.files.get(path) != digest:
+            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
+    return pair
+
+
 def recompute_t(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> float:
     """t = -2 L of the saved kernels on the given inputs, computed afresh (float64)."""
     config = bundle.manifest["config"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bundle import load_bundle, save_bundle, verify_bundle
+from .bundle import load_bundle, load_bundle_inputs, save_bundle, verify_bundle
 from .calibration import METHODS, toys_needed
 from .estimator import SparKer
 from .samples import SAMPLES, sample_inputs
@@ -139,18 +139,8 @@ def show(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from .data import load_pair
-
     bundle = load_bundle(args.bundle)  # manifest and file hashes first
-    spec = bundle.manifest["inputs"]["load"]
-    recorded = bundle.manifest["inputs"]["files"]
-    for path, digest in recorded.items():
-        if not Path(path).is_file():
-            raise ValueError(f"input file {path} recorded in the bundle is missing.")
-    pair = load_pair(**spec)
-    for path, digest in recorded.items():
-        if pair.files.get(path) != digest:
-            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
+    pair = load_bundle_inputs(bundle)
     passed = verify_bundle(args.bundle, pair.reference, pair.data)
     for line in passed + ["input files match their recorded sha256"]:
         print(f"ok: {line}")

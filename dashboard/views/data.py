@@ -14,7 +14,7 @@ from dashboard import cache, state
 from dashboard.datasets import Dataset, describe_sample, from_pair
 from dashboard.runner import from_bundle
 from dashboard.views import common
-from sparker_core import MAX_EXPANDED_BYTES, SAMPLES, SUPPORTED_EXTENSIONS, load_bundle, load_pair
+from sparker_core import MAX_EXPANDED_BYTES, SAMPLES, SUPPORTED_EXTENSIONS, load_bundle, load_bundle_inputs, load_pair
 
 st.header("Data")
 st.caption("A reference sample (no anomalies) and a data sample that may hold something the reference does not. "
@@ -75,13 +75,10 @@ def _bundle_dataset(bundle) -> Dataset:
     current = state.dataset()
     if current is not None and sorted(current.inputs.get("files", {}).values()) == sorted(recorded.values()):
         return current
-    missing = [p for p in recorded if not Path(p).is_file()]
-    if missing:
-        raise ValueError(f"the bundle's input file {missing[0]} is not available here; load the same data first, then open the bundle.")
-    pair = load_pair(**bundle.manifest["inputs"]["load"])
-    for path, digest in recorded.items():
-        if pair.files.get(path) != digest:
-            raise ValueError(f"the bundle's input file {path} has changed since the run (sha256 differs).")
+    try:
+        pair = load_bundle_inputs(bundle)
+    except ValueError as err:
+        raise ValueError(f"{err} Load the same data first, then open the bundle.") from None
     return from_pair(f"bundle inputs: {' + '.join(Path(p).name for p in recorded)}", pair, bundle.manifest["inputs"])
 
 
