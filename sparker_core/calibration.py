@@ -31,6 +31,7 @@ from scipy import stats
 
 from .config import SparKerConfig, auto_sigmas, check_choice, check_int, distance_percentiles, sigma_schedule
 from .data import NotFittedError
+from .neighbours import initial_rows
 from .training import train_iter
 
 METHODS = ("permutation", "reference")
@@ -187,14 +188,20 @@ def _weights(design: _Design, ref_rows: np.ndarray, data_rows: np.ndarray, scale
     return a, b
 
 
-def _observed_roles(design: _Design, n_kernels: int):
+def _points(design: _Design) -> torch.Tensor:
+    return design.pool_aug[:, : design.n_features]
+
+
+def _observed_roles(design: _Design, n_kernels: int, init: str = "random"):
+    """(A, B, initial centre rows) of the observed fit; the same rule as ``SparKer.fit_iter``."""
     data_rows = design.n_reference + np.arange(design.n_data)
     a, b = _weights(design, design.fit_rows, data_rows)
-    start = np.random.default_rng(design.observed_seed).choice(design.n_data, n_kernels, replace=False)
-    return a, b, design.n_reference + start
+    rng = np.random.default_rng(design.observed_seed)
+    return a, b, initial_rows(_points(design), a, b, design.fit_rows, data_rows, n_kernels, init, rng)
 
 
-def _toy_roles(design: _Design, toy: int, n_kernels: int):
+def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random"):
+    """(A, B, initial centre rows) of toy ``toy``: a function of (seed, toy) alone."""
     rng = _rng(design.seed, 0, toy)
     if design.method == "permutation":
         order = rng.permutation(design.n_reference + design.n_data)
@@ -207,8 +214,8 @@ def _toy_roles(design: _Design, toy: int, n_kernels: int):
         data_rows = rng.choice(design.held_rows, size, replace=False)
         # w_R stays N_D / N_R_fit, as in the observed fit: only the pseudo-data size fluctuates
         a, b = _weights(design, design.fit_rows, data_rows, scale_to=float(design.n_data))
-    start = _rng(design.seed, 1, toy).choice(data_rows, n_kernels, replace=False)
-    return a, b, start
+        ref_rows = design.fit_rows
+    return a, b, initial_rows(_points(design), a, b, ref_rows, data_rows, n_kernels, init, _rng(design.seed, 1, toy))
 
 
 def _train_columns(design: _Design, roles, sigmas: np.ndarray, config: SparKerConfig) -> np.ndarray:
@@ -372,7 +379,7 @@ def calibrate_iter(
         t_obs = np.array([model.t_obs_])
     else:
         t_obs = np.array(
-            [_train_columns(design, [_observed_roles(design, s.config.n_kernels)], s.sigmas[:, None], s.config)[0]
+            [_train_columns(design, [_observed_roles(design, s.config.n_kernels, s.config.init)], s.sigmas[:, None], s.config)[0]
              for s in scales]
         )
     null = np.zeros((len(scales), 0))
@@ -381,7 +388,7 @@ def calibrate_iter(
         done = np.zeros((len(scales), len(toys)))
         for groups in _group_by_kernels(scales):
             config = scales[groups[0]].config
-            roles = [_toy_roles(design, toy, config.n_kernels) for toy in toys]
+            roles = [_toy_roles(design, toy, config.n_kernels, config.init) for toy in toys]
             for j in groups:
                 sigmas = np.repeat(scales[j].sigmas[:, None], len(toys), axis=1)
                 done[j] = _train_columns(design, roles, sigmas, scales[j].config)

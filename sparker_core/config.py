@@ -12,6 +12,7 @@ COMPETITIONS = ("softmax", "none")
 PREPROCESSINGS = ("none", "standardize")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "float64")
+INITS = ("excess", "random")
 
 # sigma_init="auto" is the median (50th percentile) of the pairwise distances of a reference
 # subsample; sigma_final="auto" is AUTO_SIGMA_FINAL_FRACTION times that median. A fraction of the
@@ -41,6 +42,7 @@ class SparKerConfig:
     learning_rate: float  # Adam step size of the amplitudes
     center_learning_rate: float  # Adam step size of the centres, as a fraction of sigma per epoch
     active_threshold: float  # |a_i| at or above this marks kernel i active
+    init: str = "excess"  # initial centres: "excess" (data rows of largest local excess) or "random" data rows
 
 
 def _is_number(value) -> bool:

@@ -13,6 +13,7 @@ from .config import (
     COMPETITIONS,
     DEVICES,
     DTYPES,
+    INITS,
     PREPROCESSINGS,
     SCHEDULES,
     SparKerConfig,
@@ -27,6 +28,7 @@ from .data import NotFittedError, check_points, check_same_width, check_weights,
 from .explain import explain_kernels
 from .kernels import augment, augment_pool, evaluate
 from .loss import role_weights
+from .neighbours import initial_rows
 from .training import StopTraining, train_iter
 
 
@@ -90,8 +92,10 @@ class SparKer:
 
     Parameters are stored as given and validated in ``fit``. ``sigma_init="auto"`` is the median
     pairwise distance of up to 1,000 reference rows and ``sigma_final="auto"`` 0.35 times it (in
-    working space). Initial centres are ``n_kernels`` distinct data rows drawn with ``seed``;
-    amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
+    working space). Initial centres (``init``): ``"excess"`` puts them on the data rows where the
+    data most outnumber the reference among their 10 nearest neighbours (``sparker_core.neighbours``;
+    ties and the reference probe drawn with ``seed``); ``"random"`` on distinct data rows drawn with
+    ``seed``. Amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
     ``center_learning_rate`` is a fraction of the current sigma: centres move by about that much
     per epoch at most. Preprocessing is fitted on the reference only; points are always centred on
     the reference mean (this changes no distance but keeps the one-GEMM expansion accurate).
@@ -114,6 +118,7 @@ class SparKer:
         center_learning_rate=0.05,
         preprocessing="none",
         active_threshold=0.05,
+        init="excess",
         seed=0,
         device="cpu",
         dtype="float32",
@@ -133,6 +138,7 @@ class SparKer:
         self.center_learning_rate = center_learning_rate
         self.preprocessing = preprocessing
         self.active_threshold = active_threshold
+        self.init = init
         self.seed = seed
         self.device = device
         self.dtype = dtype
@@ -164,6 +170,7 @@ class SparKer:
         check_positive("center_learning_rate", self.center_learning_rate, allow_zero=True)
         check_choice("preprocessing", self.preprocessing, PREPROCESSINGS)
         check_positive("active_threshold", self.active_threshold, allow_zero=True)
+        check_choice("init", self.init, INITS)
         check_int("seed", self.seed, 0)
         check_choice("dtype", self.dtype, DTYPES)
 
@@ -207,6 +214,7 @@ class SparKer:
             learning_rate=float(self.learning_rate),
             center_learning_rate=float(self.center_learning_rate),
             active_threshold=float(self.active_threshold),
+            init=self.init,
         )
         return PreparedProblem(
             config=config,
@@ -237,8 +245,9 @@ class SparKer:
         pool_aug = problem.pool_aug
         a, b = role_weights(n_ref, problem.data.shape[0], problem.reference_weight, problem.data_weight)
         as_column = lambda w: torch.as_tensor(w, dtype=problem.dtype, device=problem.device)[:, None]  # noqa: E731
-        rng = np.random.default_rng(self.seed)
-        start = rng.choice(problem.data.shape[0], config.n_kernels, replace=False)
+        start = initial_rows(problem.pool_aug[:, : problem.n_features], a, b, np.arange(n_ref),
+                             n_ref + np.arange(problem.data.shape[0]), config.n_kernels, config.init,
+                             np.random.default_rng(self.seed)) - n_ref
         sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)[:, None]
 
         weights = (as_column(a), as_column(b))

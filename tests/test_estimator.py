@@ -155,6 +155,7 @@ GOOD = np.random.default_rng(0).normal(size=(50, 3))
         ({"anneal_fraction": 1.5}, GOOD, GOOD, ValueError, r"`anneal_fraction` must be in \(0, 1\]; got 1\.5\."),
         ({"seed": -1}, GOOD, GOOD, ValueError, r"`seed` must be an integer >= 0; got -1\."),
         ({"dtype": "float16"}, GOOD, GOOD, ValueError, r"`dtype` must be one of 'float32' or 'float64'; got 'float16'\."),
+        ({"init": "kmeans"}, GOOD, GOOD, ValueError, r"`init` must be one of 'excess' or 'random'; got 'kmeans'\."),
     ],
 )
 def test_fit_rejects_bad_input_with_one_line_message(kwargs, reference, data, error, message):
@@ -195,10 +196,11 @@ def test_failed_refit_keeps_previous_fit(small_fit):
 def test_weights_scale_the_reference_term():
     rng = np.random.default_rng(4)
     reference, data = rng.normal(size=(200, 2)), rng.normal(size=(80, 2))
-    plain = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64").fit(reference, data)
-    # duplicating every reference row is the same as weighting it by 2
-    doubled = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64").fit(np.vstack([reference, reference]), data)
-    weighted = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64").fit(reference, data, reference_weight=np.full(200, 2.0))
+    plain = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64", init="random").fit(reference, data)
+    # duplicating every reference row is the same as weighting it by 2 (random initial centres: the
+    # excess rule's reference probe would see the duplicates as neighbours)
+    doubled = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64", init="random").fit(np.vstack([reference, reference]), data)
+    weighted = SparKer(n_kernels=2, max_epochs=30, sigma_init=1.5, sigma_final=0.5, dtype="float64", init="random").fit(reference, data, reference_weight=np.full(200, 2.0))
     assert weighted.t_obs_ == pytest.approx(doubled.t_obs_, rel=1e-9)
     assert weighted.t_obs_ == pytest.approx(plain.t_obs_, rel=1e-9)  # w_R renormalises a uniform weight
 

@@ -7,6 +7,7 @@ import torch
 from sparker_core import KernelEnsemble, SparKer, StopTraining, sigma_schedule, train_iter
 from sparker_core.kernels import augment
 from sparker_core.loss import role_weights
+from sparker_core.neighbours import initial_rows
 
 
 def gaussian_problem(seed=0, n_ref=600, n_data=150, d=4, bump=0):
@@ -25,7 +26,9 @@ def batched_run(model, reference, data, seeds, block_fits=None):
     a, b = role_weights(len(reference), len(data))
     n_fits = len(seeds)
     cols = lambda w: torch.as_tensor(w, dtype=problem.dtype)[:, None].repeat(1, n_fits)  # noqa: E731
-    starts = [np.random.default_rng(s).choice(len(data), model.n_kernels, replace=False) for s in seeds]
+    ref_rows, data_rows = np.arange(len(reference)), len(reference) + np.arange(len(data))
+    starts = [initial_rows(pool[:, : data.shape[1]], a, b, ref_rows, data_rows, model.n_kernels, problem.config.init,
+                           np.random.default_rng(s)) - len(reference) for s in seeds]
     centers = torch.stack([problem.data[idx] for idx in starts])
     sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype)[:, None].repeat(1, n_fits)
     *_, last = train_iter(pool, cols(a), cols(b), centers, sigmas, problem.config, every=None, block_fits=block_fits)

@@ -14,10 +14,9 @@ from scipy import special, stats
 from ..calibration import TestResult
 from ..config import check_choice, check_int
 from ..data import check_points, check_same_width
+from ..neighbours import BLOCK_ROWS, blocks, squared_distances  # noqa: F401  (re-exported for the baselines)
 
 DTYPES = ("float32", "float64")
-# Rows of the pooled sample per block of pairwise distances: a (ROWS, ROWS) float32 block is 16 MiB.
-BLOCK_ROWS = 2048
 
 
 def check_pair(reference, data) -> tuple[np.ndarray, np.ndarray]:
@@ -49,16 +48,6 @@ def pooled(reference: np.ndarray, data: np.ndarray, dtype: str) -> torch.Tensor:
     out[: reference.shape[0]] = reference - mean
     out[reference.shape[0] :] = data - mean
     return torch.from_numpy(out)
-
-
-def squared_distances(x: torch.Tensor, sq_x: torch.Tensor, y: torch.Tensor, sq_y: torch.Tensor) -> torch.Tensor:
-    """|x_i - y_j|^2 by one GEMM, clipped at 0: (n_x, d), (n_y, d) -> (n_x, n_y)."""
-    d2 = torch.addmm(sq_y[None, :], x, y.T, alpha=-2.0)  # (n_x, n_y)
-    return d2.add_(sq_x[:, None]).clamp_(min=0.0)
-
-
-def blocks(n: int, size: int = BLOCK_ROWS) -> list[slice]:
-    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
 
 
 def role_columns(rng: np.random.Generator, groups: list[np.ndarray], n_data: list[int], n_columns: int,

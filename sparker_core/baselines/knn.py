@@ -21,25 +21,15 @@ from scipy import sparse
 
 from ..calibration import TestResult, make_result
 from ..config import check_choice
-from ._common import BLOCK_ROWS, blocks, check_common, check_count, check_pair, pooled, role_columns, squared_distances
+from ..neighbours import nearest_neighbours
+from ._common import BLOCK_ROWS, check_common, check_count, check_pair, pooled, role_columns
 
 STATISTICS = ("data", "pooled")
 
 
 def neighbour_graph(points: torch.Tensor, k: int, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """Indices of the k nearest other points of each point: (N, d) -> (N, k), nearest first.
-
-    A point is never its own neighbour (its distance is set to +inf, so duplicates of it still count).
-    Memory is O(block_rows * N).
-    """
-    sq = (points.double() ** 2).sum(1).to(points.dtype)  # (N,)
-    out = np.empty((points.shape[0], k), dtype=np.int64)
-    for rows in blocks(points.shape[0], block_rows):
-        d2 = squared_distances(points[rows], sq[rows], points, sq)  # (b, N)
-        own = torch.arange(rows.start, rows.stop)
-        d2[own - rows.start, own] = float("inf")
-        out[rows] = torch.topk(d2, k, dim=1, largest=False, sorted=True).indices.numpy()
-    return out
+    """Indices of the k nearest other points of each point: (N, d) -> (N, k), nearest first."""
+    return nearest_neighbours(points, k, block_rows=block_rows)
 
 
 def knn_statistics(graph: np.ndarray, roles: np.ndarray, statistic: str = "data") -> np.ndarray:

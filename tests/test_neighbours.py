@@ -1,0 +1,66 @@
+"""Nearest neighbours and the excess-seeded initial centres (sparker_core.neighbours)."""
+
+import numpy as np
+import torch
+
+from sparker_core import SparKer
+from sparker_core.loss import role_weights
+from sparker_core.neighbours import INIT_NEIGHBOURS, excess_scores, initial_rows, nearest_neighbours
+
+
+def tail_bump(seed: int, n_ref=4000, n_data=400, n_signal=12):
+    """1-D: reference Exp(1); data Exp(1) with n_signal rows replaced by N(6.4, 0.16^2) (the last rows)."""
+    rng = np.random.default_rng(seed)
+    reference = rng.exponential(1.0, (n_ref, 1))
+    data = rng.exponential(1.0, (n_data, 1))
+    data[-n_signal:] = rng.normal(6.4, 0.16, (n_signal, 1))
+    return reference, data
+
+
+def starts_of(reference, data, n_kernels, init, seed):
+    """Data-row indices of the initial centres, through the library's rule."""
+    points = torch.from_numpy(np.vstack([reference, data]) - reference.mean(0))
+    a, b = role_weights(len(reference), len(data))
+    rows = initial_rows(points, a, b, np.arange(len(reference)), len(reference) + np.arange(len(data)), n_kernels,
+                        init, np.random.default_rng(seed))
+    return rows - len(reference)
+
+
+def test_nearest_neighbours_match_brute_force_for_a_subset_of_queries():
+    points = np.random.default_rng(0).normal(size=(57, 3))
+    graph = nearest_neighbours(torch.from_numpy(points), 5, n_queries=20, block_rows=6)
+    dist = np.sqrt(((points[:20, None] - points[None]) ** 2).sum(-1))
+    dist[np.arange(20), np.arange(20)] = np.inf
+    np.testing.assert_array_equal(graph, np.argsort(dist, axis=1, kind="stable")[:, :5])
+
+
+def test_excess_scores_peak_on_a_planted_tail_bump_and_average_zero_elsewhere():
+    reference, data = tail_bump(1)
+    points = torch.from_numpy(np.vstack([reference, data]) - reference.mean(0))
+    a, b = role_weights(len(reference), len(data))
+    score, graph = excess_scores(points, a, b, np.arange(len(reference)), len(reference) + np.arange(len(data)),
+                                 np.random.default_rng(0))
+    assert graph.shape == (len(data), INIT_NEIGHBOURS)
+    bump, bulk = score[-12:], score[:-12]
+    assert bump.min() > np.quantile(bulk, 0.99)  # every planted row beats 99 % of the background
+    assert abs(bulk.mean()) < 0.5  # no excess on average where data and reference agree
+
+
+def test_excess_init_starts_a_kernel_on_the_tail_bump_and_spreads_the_rest():
+    reference, data = tail_bump(2)
+    starts = starts_of(reference, data, 8, "excess", seed=0)
+    assert len(set(starts)) == 8
+    assert np.sum(starts >= len(data) - 12) >= 1  # at least one kernel starts on a planted row
+    assert np.sum(starts >= len(data) - 12) < 8  # ... but the bump does not take them all
+    random = starts_of(reference, data, 8, "random", seed=0)
+    np.testing.assert_array_equal(random, np.random.default_rng(0).choice(len(data), 8, replace=False))
+
+
+def test_fit_uses_the_init_rule_and_finds_the_tail_bump_that_random_starts_miss():
+    reference, data = tail_bump(3)
+    fits = {init: SparKer(n_kernels=8, seed=0, init=init).fit(reference, data) for init in ("excess", "random")}
+    for init, model in fits.items():  # the fit's first snapshot holds exactly the rule's rows
+        np.testing.assert_allclose(model.history_[0].centers, data[starts_of(reference, data, 8, init, 0)], rtol=1e-6)
+    near = lambda m: np.abs(m.centers_[:, 0] - 6.4).min()  # noqa: E731
+    assert near(fits["excess"]) < 0.3 < near(fits["random"])
+    assert fits["excess"].t_obs_ > fits["random"].t_obs_
