@@ -1,8 +1,8 @@
 """SparKer against the baselines: power, type-I error, run time, peak memory, and where it points.
 
-    python benchmarks/bench_compare.py --quick                  # smoke run for CI, 3-4 minutes on 2 cores (1 thread)
-    python benchmarks/bench_compare.py                          # full: 50 realisations, 100 toys (~20 h here)
-    python benchmarks/bench_compare.py --realisations 10        # the full cases, fewer realisations
+    python benchmarks/bench_compare.py --quick                  # smoke run for CI (a few minutes, 1 thread)
+    python benchmarks/bench_compare.py                          # full: 50 realisations, null of 100; updates benchmarks/README.md
+    python benchmarks/bench_compare.py --realisations 10        # the full cases, fewer realisations (the header says so)
 
 Cases (each also with no signal; the data rows of the signal are known):
   nplm1d   the NPLM 1-D benchmark: reference Exp(1), N_R = 20,000; data Poisson(2,000) rows of Exp(1)
@@ -17,16 +17,35 @@ Cases (each also with no signal; the data rows of the signal are known):
            400 - n_signal data rows, plus n_signal of the 24 zeros.
 The wiki and digits realisations are random re-splits of one finite sample, not independent draws.
 
-Methods: SparKer with its defaults and ``calibrate(n_toys)`` (permutation); MMD (median bandwidth)
-and MMDAgg-style aggregated MMD with n_toys permutations; the cross-fitted classifier test (held-out
-AUC, default logistic regression, n_toys permutations with refitting); the kNN test (k = 10, data-only
-statistic, n_toys permutations); the fixed-centre kernel NPLM (200 centres, SparKer's toys).
+How the power is calibrated. SparKer's and the fixed-centre kernel NPLM's null toys are full fits, so
+calibrating every realisation by its own toys would cost (1 + n_toys) fits per test. As in the NPLM
+papers, these two statistics share one null per case instead: ``--n-null`` (100) NO-SIGNAL draws of
+the case (the generator with n_signal = 0 and seeds NULL_SEED + j, disjoint from every realisation
+seed; for wiki and digits, re-splits with n_signal = 0), one fit each, whose t values are the
+method's null distribution for that case. Every realisation (every signal level, and n_signal = 0
+for the type-I error) is then ONE fit with p = (1 + #{t_null >= t}) / (1 + n_null). The no-signal
+realisations are fresh draws, independent of the null draws, so the type-I row is a real check.
+This estimates the power of each statistic at its exact level; the per-dataset permutation
+calibration a user runs (``SparKer.calibrate``, ``fixed_centers_np_test``) has the same level, and
+it is what the run-time column times. The other methods are cheap to calibrate and keep their own
+per-realisation calibration: MMD with the median bandwidth, MMDAgg-style aggregated MMD and the kNN
+test (k = 10, data-only statistic) with ``--n-toys`` (100) permutations each; the cross-fitted
+classifier test with the exact one-sided binomial test of its class-balanced held-out accuracy
+(default logistic regression, no permutations; the held-out AUC with refitting permutations took
+89 s per test on wiki).
+
 Per case and signal it prints the rejection rate at alpha = 0.05 with Clopper-Pearson 95% intervals
-(type-I error at n_signal = 0), the median seconds per test with the ratio to SparKer's, the peak
-resident memory one test adds to its inputs, in a fresh process (full mode), and for SparKer the share of its top
-kernel's data members (``explain()`` row 1) that are signal rows. It also times SparKer with 100
-toys against MMD with 1,000 permutations at N = 20,000, d = 384. Timings are printed, never asserted.
-Full mode writes benchmarks/results/compare-DATE.md, .csv and one PNG of power vs signal per case.
+(type-I error at n_signal = 0); the median seconds of one COMPLETE test as a user runs it (SparKer:
+fit + ``calibrate(n_toys)``; fixed centres: ``fixed_centers_np_test(n_toys=...)``, both timed on
+``--timing-runs`` (3) realisations at the largest signal; the others: every test of the power run)
+with the ratio to SparKer's; the peak resident memory one complete test adds to its inputs, in a
+fresh process (full mode); and for SparKer the share of its top kernel's data members
+(``explain()`` row 0 of the single fit of each signal realisation) that are signal rows. It also
+times SparKer with 100 toys against MMD with 1,000 permutations at N_R = 18,000, N_D = 2,000,
+d = 384. Timings are printed, never asserted.
+Full mode writes benchmarks/results/compare-DATE.md, .csv and one PNG of power vs signal per case,
+and replaces the text between the compare markers of benchmarks/README.md (``--out`` elsewhere skips
+that, unless ``--readme PATH`` names the file to update).
 """
 
 from __future__ import annotations
@@ -37,6 +56,8 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shlex
+import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,17 +67,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sparker_core import SparKer, clopper_pearson
+from sparker_core import SparKer, clopper_pearson, empirical_pvalue
 from sparker_core.baselines import (
     classifier_two_sample_test,
+    fixed_centers_np_statistic,
     fixed_centers_np_test,
     knn_two_sample_test,
     mmd_permutation_test,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "benchmarks" / "README.md"
+BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 ALPHA = 0.05
 METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed")
+SHARED_NULL = ("sparker", "fixed")  # statistics whose toys are full fits: one shared null per case
+# Realisation seeds are 1000 * n_signal + r (r < 1000, n_signal < 1000), so below NULL_SEED; null draw j uses NULL_SEED + j.
+NULL_SEED = 1_000_000
+MAX_REALISATIONS = 1000
 
 
 # ----------------------------------------------------------------------------------------- cases
@@ -85,10 +114,11 @@ def gauss(seed: int, n_signal: int, d: int, n_ref: int, n_data: int):
 
 @lru_cache(maxsize=None)
 def sample(name: str):
+    """The common rows (reference and data splits together) and the rare rows; read once per process."""
     frame = pd.read_parquet(ROOT / "sample_data" / name / "sample.parquet")
     vectors = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
     rare = frame["is_anomaly"].to_numpy()
-    return vectors[~rare], vectors[rare]  # common rows (reference and data splits together), rare rows
+    return vectors[~rare], vectors[rare]
 
 
 def resplit(seed: int, n_signal: int, name: str, n_ref: int, n_data: int):
@@ -123,23 +153,46 @@ def generate(case: Case, seed: int, n_signal: int):
     return GENERATORS[case.name.split("-")[0]](seed, n_signal, **case.sizes)
 
 
+def realisation_seed(n_signal: int, r: int) -> int:
+    """Seed of realisation r at a signal level: the data draw and the method's own randomness."""
+    return 1000 * n_signal + r
+
+
 # ----------------------------------------------------------------------------------------- methods
-def run_method(method: str, reference, data, seed: int, n_toys: int):
-    """(p-value, top-kernel members of SparKer or None)."""
+def n_centers(data) -> int:
+    return min(200, len(data))
+
+
+def statistic(method: str, reference, data, seed: int):
+    """One fit of a shared-null method: (t, the fitted SparKer or None)."""
     if method == "sparker":
         model = SparKer(seed=seed).fit(reference, data)
-        result = model.calibrate(n_toys=n_toys, batch=min(n_toys, 64), seed=seed)
-        return result.pvalue, np.asarray(model.explain().iloc[0]["members_data"], dtype=int)
-    if method == "mmd":
-        return mmd_permutation_test(reference, data, n_permutations=n_toys, seed=seed).pvalue, None
-    if method == "mmd-agg":
-        return mmd_permutation_test(reference, data, n_permutations=n_toys, bandwidth="aggregate", seed=seed).pvalue, None
-    if method == "c2st":
-        return classifier_two_sample_test(reference, data, n_permutations=n_toys, statistic="auc", seed=seed).pvalue, None
-    if method == "knn":
-        return knn_two_sample_test(reference, data, n_permutations=n_toys, seed=seed).pvalue, None
-    n_centers = min(200, len(data))
-    return fixed_centers_np_test(reference, data, n_centers=n_centers, n_toys=n_toys, seed=seed).pvalue, None
+        return float(model.t_obs_), model
+    return fixed_centers_np_statistic(reference, data, n_centers=n_centers(data), seed=seed), None
+
+
+def complete_test(method: str, reference, data, seed: int, n_toys: int):
+    """One test as a user runs it, with the method's own calibration: (p-value, t_obs, calibration)."""
+    if method == "sparker":
+        result = SparKer(seed=seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
+    elif method == "fixed":
+        result = fixed_centers_np_test(reference, data, n_centers=n_centers(data), n_toys=n_toys, seed=seed)
+    elif method == "mmd":
+        result = mmd_permutation_test(reference, data, n_permutations=n_toys, seed=seed)
+    elif method == "mmd-agg":
+        result = mmd_permutation_test(reference, data, n_permutations=n_toys, bandwidth="aggregate", seed=seed)
+    elif method == "c2st":
+        result = classifier_two_sample_test(reference, data, statistic="accuracy", seed=seed)  # exact binomial
+    else:
+        result = knn_two_sample_test(reference, data, n_permutations=n_toys, seed=seed)
+    calibration = "binomial" if method == "c2st" else f"{n_toys} permutations"
+    return float(result.pvalue), float(result.t_obs), calibration
+
+
+def top_kernel_share(model: SparKer, is_signal: np.ndarray) -> float:
+    """Share of the top kernel's data members (``explain()`` row 0) that are signal rows."""
+    members = np.asarray(model.explain().iloc[0]["members_data"], dtype=int)
+    return float(is_signal[members].mean()) if members.size else np.nan
 
 
 def set_threads(n_threads: int | None) -> None:
@@ -162,21 +215,22 @@ def _status_kib(field: str) -> int:
 
 def _child_peak(case: Case, method: str, n_toys: int, n_threads, queue) -> None:
     set_threads(n_threads)
-    reference, data, _ = generate(case, 0, max(case.signals))
+    seed = realisation_seed(max(case.signals), 0)
+    reference, data, _ = generate(case, seed, max(case.signals))
     try:  # Linux: reset the high-water mark, so loading the inputs does not hide the test's own peak
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")
         before = _status_kib("VmRSS")
-        run_method(method, reference, data, 0, n_toys)
+        complete_test(method, reference, data, seed, n_toys)
         queue.put((_status_kib("VmHWM") - before) / 1024.0)  # KiB -> MiB
     except OSError:  # elsewhere: growth of ru_maxrss, a lower bound
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        run_method(method, reference, data, 0, n_toys)
+        complete_test(method, reference, data, seed, n_toys)
         queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0)
 
 
 def peak_memory(case: Case, method: str, n_toys: int, n_threads) -> float:
-    """Peak resident memory (MiB) a test adds on top of its inputs, in a fresh process.
+    """Peak resident memory (MiB) one complete test adds on top of its inputs, in a fresh process.
 
     tracemalloc does not see torch's allocations; the resident set does. On Linux the high-water
     mark is reset after the inputs are built (``/proc/self/clear_refs``) and the figure is the
@@ -192,20 +246,57 @@ def peak_memory(case: Case, method: str, n_toys: int, n_threads) -> float:
 
 
 # ----------------------------------------------------------------------------------------- runs
-def run_case(case: Case, n_real: int, n_toys: int, methods) -> pd.DataFrame:
-    rows = []
+@dataclass(frozen=True)
+class Plan:
+    n_real: int  # realisations per signal level
+    n_null: int  # no-signal fits per case in each shared null
+    n_toys: int  # permutations of MMD, MMD-agg, kNN, and toys of the timed complete tests
+    timing_runs: int  # complete SparKer / fixed-centre tests timed per case, at the largest signal
+
+
+def _row(case: Case, kind: str, n_signal: int, r: int, seed: int, method: str, t=np.nan, pvalue=np.nan,
+         calibration: str = "", seconds=np.nan, share=np.nan) -> dict:
+    return dict(case=case.name, kind=kind, n_signal=n_signal, realisation=r, seed=seed, method=method, t=t,
+                pvalue=pvalue, calibration=calibration, seconds=seconds, top_kernel_signal_share=share)
+
+
+def run_case(case: Case, plan: Plan, methods, progress) -> pd.DataFrame:
+    """Rows of kind "null" (the shared nulls), "test" (the power run) and "timing" (complete tests)."""
+    shared = [m for m in methods if m in SHARED_NULL]
+    rows, null = [], {m: [] for m in shared}
+    for j in range(plan.n_null if shared else 0):
+        seed = NULL_SEED + j
+        reference, data, _ = generate(case, seed, 0)
+        for m in shared:
+            start = time.perf_counter()
+            t, _ = statistic(m, reference, data, seed)
+            null[m].append(t)
+            rows.append(_row(case, "null", 0, j, seed, m, t=t, seconds=time.perf_counter() - start))
+    if shared:
+        progress(f"{case.name}: shared null done ({plan.n_null} no-signal fits of {', '.join(shared)})")
     for n_signal in case.signals:
-        for r in range(n_real):
-            seed = 1000 * n_signal + r
+        for r in range(plan.n_real):
+            seed = realisation_seed(n_signal, r)
             reference, data, is_signal = generate(case, seed, n_signal)
-            for method in methods:
+            for m in methods:
                 start = time.perf_counter()
-                pvalue, members = run_method(method, reference, data, r, n_toys)
+                if m in shared:
+                    t, model = statistic(m, reference, data, seed)
+                    pvalue, calibration = empirical_pvalue(t, null[m]), f"shared null of {plan.n_null}"
+                else:
+                    pvalue, t, calibration = complete_test(m, reference, data, seed, plan.n_toys)
+                    model = None
                 seconds = time.perf_counter() - start
-                share = float(is_signal[members].mean()) if members is not None and members.size and n_signal else np.nan
-                rows.append(dict(case=case.name, n_signal=n_signal, realisation=r, method=method, pvalue=pvalue,
-                                 seconds=seconds, top_kernel_signal_share=share))
-        print(f"  {case.name}: n_signal={n_signal} done ({n_real} realisations)", flush=True)
+                share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
+                rows.append(_row(case, "test", n_signal, r, seed, m, t, pvalue, calibration, seconds, share))
+            if n_signal == max(case.signals) and r < plan.timing_runs:
+                for m in shared:  # a complete test as a user runs it, for the run-time column only
+                    start = time.perf_counter()
+                    pvalue, t, calibration = complete_test(m, reference, data, seed, plan.n_toys)
+                    rows.append(_row(case, "timing", n_signal, r, seed, m, t, pvalue, calibration,
+                                     time.perf_counter() - start))
+        timed = f", {plan.timing_runs} timed complete tests of {', '.join(shared)}" if n_signal == max(case.signals) and shared else ""
+        progress(f"{case.name}: n_signal={n_signal} done ({plan.n_real} realisations{timed})")
     return pd.DataFrame(rows)
 
 
@@ -217,9 +308,10 @@ def rate(pvalues) -> tuple[float, float, float]:
 
 def power_table(frame: pd.DataFrame, methods) -> str:
     """Rejection rate [95% CI] per signal level and method, and each rate over SparKer's."""
+    tests = frame[frame.kind == "test"]
     lines = [f"| n_signal | {' | '.join(methods)} | " + " | ".join(f"{m}/sparker" for m in methods[1:]) + " |",
              "|---:|" + "---|" * (2 * len(methods) - 1)]
-    for n_signal, group in frame.groupby("n_signal"):
+    for n_signal, group in tests.groupby("n_signal"):
         rates = {m: rate(group[group.method == m].pvalue) for m in methods}
         cells = [f"{r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}]" for r in rates.values()]
         ratios = [f"{rates[m][0] / rates['sparker'][0]:.2f}" if rates["sparker"][0] > 0 else "-" for m in methods[1:]]
@@ -229,18 +321,46 @@ def power_table(frame: pd.DataFrame, methods) -> str:
 
 
 def cost_table(frame: pd.DataFrame, methods, memory: dict) -> str:
-    seconds = {m: frame[frame.method == m].seconds.median() for m in methods}
-    lines = ["| method | median s / test | ratio to sparker | peak MiB above inputs (fresh process) |", "|---|---:|---:|---:|"]
+    """Median seconds of one complete test (and of one fit, for the shared-null methods) and peak memory."""
+    lines = ["| method | calibration in the power table | median s / complete test | ratio to sparker | complete tests timed "
+             "| median s / fit (power run) | peak MiB above inputs (fresh process) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    seconds, cells = {}, {}
     for m in methods:
+        rows = frame[frame.method == m]
+        complete = rows[rows.kind == ("timing" if m in SHARED_NULL else "test")]
+        seconds[m] = complete.seconds.median()
+        fit = f"{rows[rows.kind != 'timing'].seconds.median():.2f}" if m in SHARED_NULL else "-"
+        cells[m] = (rows[rows.kind == "test"].calibration.iloc[0], complete.calibration.iloc[0] if len(complete) else "-",
+                    len(complete), fit)
+    for m in methods:
+        calibration, timed_as, count, fit = cells[m]
         mem = f"{memory[m]:.0f}" if m in memory else "not measured"
-        lines.append(f"| {m} | {seconds[m]:.2f} | {seconds[m] / seconds['sparker']:.2f} | {mem} |")
+        ratio = f"{seconds[m] / seconds['sparker']:.2f}" if seconds["sparker"] > 0 else "-"
+        what = f"{calibration} (timed: {timed_as})" if m in SHARED_NULL else calibration
+        lines.append(f"| {m} | {what} | {seconds[m]:.2f} | {ratio} | {count} | {fit} | {mem} |")
     return "\n".join(lines)
 
 
+def null_line(frame: pd.DataFrame, plan: Plan, methods) -> str:
+    shared = [m for m in methods if m in SHARED_NULL]
+    if not shared:
+        return "No shared null (neither sparker nor fixed selected)."
+    nulls = frame[frame.kind == "null"]
+    spread = "; ".join(f"{m}: median t_null {nulls[nulls.method == m].t.median():.3g}" for m in shared)
+    floor = 1.0 / (1 + plan.n_null)
+    warn = f" NOTE: with {plan.n_null} null fits the smallest p is {floor:.3f} > alpha: these methods cannot reject." \
+        if floor > ALPHA else ""
+    return (f"Shared null ({', '.join(shared)}): {plan.n_null} no-signal draws of the case, one fit each (seeds "
+            f"{NULL_SEED}-{NULL_SEED + plan.n_null - 1}); each realisation is one fit with p = (1 + #{{t_null >= t}}) / "
+            f"(1 + {plan.n_null}); {spread}.{warn}")
+
+
 def location_line(frame: pd.DataFrame) -> str:
-    shares = frame[(frame.method == "sparker") & (frame.n_signal > 0)].groupby("n_signal").top_kernel_signal_share.mean()
+    tests = frame[(frame.kind == "test") & (frame.method == "sparker") & (frame.n_signal > 0)]
+    shares = tests.groupby("n_signal").top_kernel_signal_share.mean()
     parts = [f"n_signal={k}: {v:.0%}" for k, v in shares.items()]
-    return "SparKer top kernel, mean share of its data members that are signal rows: " + ", ".join(parts)
+    return "SparKer top kernel (single fit), mean share of its data members that are signal rows: " + ", ".join(parts)
 
 
 def speed_ratio(n_ref: int, n_data: int, d: int = 384) -> str:
@@ -264,13 +384,14 @@ def plot(frame: pd.DataFrame, case: str, methods, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    tests = frame[frame.kind == "test"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    levels = sorted(frame.n_signal.unique())
+    levels = sorted(tests.n_signal.unique())
     nudge = 0.012 * (max(levels) - min(levels) or 1)  # side by side, so equal rates stay visible
     for i, m in enumerate(methods):
-        stats = np.array([rate(frame[(frame.method == m) & (frame.n_signal == s)].pvalue) for s in levels])
-        ax.errorbar(np.array(levels) + (i - (len(methods) - 1) / 2) * nudge, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], marker="o",
-                    capsize=3, label=m)
+        stats = np.array([rate(tests[(tests.method == m) & (tests.n_signal == s)].pvalue) for s in levels])
+        ax.errorbar(np.array(levels) + (i - (len(methods) - 1) / 2) * nudge, stats[:, 0],
+                    yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], marker="o", capsize=3, label=m)
     ax.axhline(ALPHA, color="grey", lw=0.8, ls="--")
     ax.set(xlabel="signal rows in the data", ylabel=f"rejection rate at alpha={ALPHA}", ylim=(-0.02, 1.02), title=case)
     ax.legend(fontsize=8)
@@ -279,65 +400,135 @@ def plot(frame: pd.DataFrame, case: str, methods, path: Path) -> None:
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------------------- output
+def replace_between_markers(text: str, block: str) -> str:
+    """``text`` with everything between BEGIN and END replaced by ``block`` (markers kept)."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ValueError(f"the README must hold one {BEGIN} followed by one {END}")
+    head, rest = text.split(BEGIN)
+    return head + BEGIN + "\n" + block.strip("\n") + "\n" + END + rest.split(END, 1)[1]
+
+
+def readme_block(command: str, header: list[str], sections: list[tuple[str, str]], pngs: dict, speed: str | None,
+                 footer: str, readme: Path) -> str:
+    """The README's comparison text: command, run facts, per-case tables with links to their PNGs, speed line."""
+    lines = [f"Produced by `{command}`; do not edit between the markers, the next full run replaces it.", ""]
+    lines += [f"- {line}" for line in header + [footer]]
+    for name, text in sections:
+        lines += ["", text.replace("\n## ", "\n### ").lstrip("\n")]
+        if name in pngs:
+            link = Path(os.path.relpath(pngs[name], readme.parent)).as_posix()
+            lines += ["", f"Power against signal rows: [{link}]({link})"]
+    if speed:
+        lines += ["", speed]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, 2 realisations, 20 toys (CI smoke run)")
-    parser.add_argument("--realisations", type=int, default=None, help="independent realisations per setting (full: 50)")
-    parser.add_argument("--n-toys", type=int, default=None, help="toys / permutations per test (full: 100)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, 2 realisations, null of 20, 20 permutations, 1 thread (CI smoke run)")
+    parser.add_argument("--realisations", type=int, default=None, help="realisations per signal level (full: 50)")
+    parser.add_argument("--n-null", type=int, default=None,
+                        help="no-signal fits per case in the shared null of sparker and fixed (full: 100)")
+    parser.add_argument("--n-toys", type=int, default=None,
+                        help="permutations of mmd, mmd-agg, knn and toys of the timed complete tests (full: 100)")
+    parser.add_argument("--timing-runs", type=int, default=None,
+                        help="complete sparker / fixed tests timed per case at the largest signal (full: 3, quick: 1)")
     parser.add_argument("--cases", nargs="+", default=None, help="case names to run (default: all)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--threads", type=int, default=None,
-                        help="cap torch/BLAS/OpenMP threads (quick default: 1, which keeps a shared machine usable "
-                             "and avoids OpenMP spinning when cores are oversubscribed)")
+                        help="cap torch/BLAS/OpenMP threads (full default: the libraries' own; quick default: 1, "
+                             "which keeps a shared machine usable and avoids OpenMP spinning when cores are oversubscribed)")
     parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     parser.add_argument("--no-speed", action="store_true", help="skip the SparKer vs MMD speed comparison")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="full mode: where results go")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="full mode: where results go")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="full mode: the file whose compare markers get the tables (default: benchmarks/README.md "
+                             "when --out is benchmarks/results, else none)")
     args = parser.parse_args()
-    n_real = args.realisations or (2 if args.quick else 50)
-    n_toys = args.n_toys or (20 if args.quick else 100)
+    if args.quick and (args.readme or args.out != RESULTS):
+        parser.error("--quick writes nothing: --out and --readme are for the full mode")
+    pick = lambda given, quick, full: given if given is not None else (quick if args.quick else full)  # noqa: E731
+    plan = Plan(n_real=pick(args.realisations, 2, 50), n_null=pick(args.n_null, 20, 100), n_toys=pick(args.n_toys, 20, 100),
+                timing_runs=pick(args.timing_runs, 1, 3))
+    if not 1 <= plan.n_real <= MAX_REALISATIONS:  # keeps realisation seeds below NULL_SEED
+        parser.error(f"--realisations must be in 1..{MAX_REALISATIONS}; got {plan.n_real}")
+    if plan.n_null < 1 or plan.n_toys < 1 or plan.timing_runs < 0:
+        parser.error("--n-null and --n-toys must be positive and --timing-runs >= 0")
+    plan = Plan(plan.n_real, plan.n_null, plan.n_toys, min(plan.timing_runs, plan.n_real))
+    known = [c.name for c in cases(args.quick)]
+    if args.cases and set(args.cases) - set(known):
+        parser.error(f"--cases: unknown {sorted(set(args.cases) - set(known))}; known: {known}")
+    readme = args.readme or (README if args.out.resolve() == RESULTS else None)
+    if readme is not None and not args.quick:
+        replace_between_markers(readme.read_text(), "")  # a README without its markers fails now, not after the run
     if args.quick and args.threads is None:
         args.threads = 1
     set_threads(args.threads)
     methods = ["sparker"] + [m for m in args.methods if m != "sparker"]
     selected = [c for c in cases(args.quick) if args.cases is None or c.name in args.cases]
     measure_memory = not (args.quick or args.no_memory)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    now = datetime.datetime.now()
+    stamp, day = now.strftime("%Y-%m-%d %H:%M"), now.strftime("%Y-%m-%d")
+    command = shlex.join(["python", "benchmarks/bench_compare.py", *sys.argv[1:]])
     mode = "QUICK (smoke run: reduced sizes, not a measurement of power)" if args.quick else "full"
-    if not args.quick and n_real < 50:
-        mode += f" (REDUCED: {n_real} realisations per setting instead of 50)"
+    if not args.quick and (plan.n_real, plan.n_null, plan.n_toys) != (50, 100, 100):
+        mode += (f" (REDUCED: {plan.n_real} realisations per signal level, null of {plan.n_null}, {plan.n_toys} permutations;"
+                 " full is 50, 100 and 100)")
     header = [
         f"bench_compare.py, {stamp}, mode: {mode}",
-        f"realisations per setting: {n_real}; toys / permutations per test: {n_toys}; alpha = {ALPHA}",
+        f"realisations per signal level: {plan.n_real} (fresh draws / re-splits); shared null of sparker and fixed: "
+        f"{plan.n_null} no-signal fits per case; permutations of mmd, mmd-agg, knn: {plan.n_toys}; c2st: exact binomial "
+        f"test of held-out accuracy; complete tests timed for sparker and fixed: {plan.timing_runs} per case with "
+        f"{plan.n_toys} toys; alpha = {ALPHA}",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"with {torch.get_num_threads()} threads; load average before: {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(header), flush=True)
     start = time.perf_counter()
-    report, frames = list(header), []
+
+    def progress(what: str) -> None:
+        print(f"  [{time.perf_counter() - start:7.0f} s] {what}", flush=True)
+
+    report, frames, sections, pngs = list(header), [], [], {}
     for case in selected:
         print(f"\n## {case.name}  {case.sizes}", flush=True)
-        frame = run_case(case, n_real, n_toys, methods)
+        frame = run_case(case, plan, methods, progress)
         frames.append(frame)
-        memory = {m: peak_memory(case, m, n_toys, args.threads) for m in methods} if measure_memory else {}
-        text = "\n".join([f"\n## {case.name}  sizes {case.sizes}", "", "Rejection rate at alpha = 0.05 [95% CI]:", "",
-                          power_table(frame, methods), "", cost_table(frame, methods, memory), "", location_line(frame)])
+        memory = {m: peak_memory(case, m, plan.n_toys, args.threads) for m in methods} if measure_memory else {}
+        if measure_memory:
+            progress(f"{case.name}: peak memory measured")
+        text = "\n".join([f"\n## {case.name}  sizes {case.sizes}", "", null_line(frame, plan, methods), "",
+                          "Rejection rate at alpha = 0.05 [95% CI]:", "", power_table(frame, methods), "",
+                          cost_table(frame, methods, memory), "", location_line(frame)])
         print(text, flush=True)
         report.append(text)
+        sections.append((case.name, text))
         if not args.quick:
             args.out.mkdir(parents=True, exist_ok=True)
-            plot(frame, case.name, methods, args.out / f"compare-{stamp[:10]}-{case.name}.png")
+            pngs[case.name] = args.out / f"compare-{day}-{case.name}.png"
+            plot(frame, case.name, methods, pngs[case.name])
+            pd.concat(frames).to_csv(args.out / f"compare-{day}.csv", index=False)  # after every case: a crash keeps them
+    speed = None
     if not args.no_speed:
         sizes = (4500, 500) if args.quick else (18000, 2000)
-        line = speed_ratio(*sizes) + (" (QUICK: reduced size; the full mode uses N = 20,000)" if args.quick else "")
-        print("\n" + line)
-        report.append("\n" + line)
+        speed = speed_ratio(*sizes) + (" (QUICK: reduced size; the full mode uses N_R = 18,000, N_D = 2,000)" if args.quick else "")
+        print("\n" + speed)
+        report.append("\n" + speed)
     footer = f"total {time.perf_counter() - start:.0f} s; load average after: {os.getloadavg()[0]:.1f}"
     print(footer)
     report.append(footer)
-    if not args.quick:
-        pd.concat(frames).to_csv(args.out / f"compare-{stamp[:10]}.csv", index=False)
-        (args.out / f"compare-{stamp[:10]}.md").write_text("\n".join(report) + "\n")
-        print(f"wrote {args.out}/compare-{stamp[:10]}.md, .csv and .png")
+    if args.quick:
+        return
+    (args.out / f"compare-{day}.md").write_text(f"`{command}`\n\n" + "\n".join(report) + "\n")
+    print(f"wrote {args.out}/compare-{day}.md, .csv and .png")
+    if readme is None:
+        print("README not updated (--out is not benchmarks/results; give --readme PATH to update one)")
+        return
+    block = readme_block(command, header, sections, pngs, speed, footer, readme)
+    readme.write_text(replace_between_markers(readme.read_text(), block))
+    print(f"updated the compare markers of {readme}")
 
 
 if __name__ == "__main__":

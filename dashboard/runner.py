@@ -30,6 +30,7 @@ DEFAULT_PARAMS = {
     "schedule": "geometric",
     "max_epochs": 200,
     "learning_rate": 0.05,
+    "init": "excess",
     "seed": 0,
 }
 SNAPSHOT_EVERY = 5  # epochs between snapshots (one map frame each)

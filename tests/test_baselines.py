@@ -9,6 +9,7 @@ from scipy import optimize, stats
 from sparker_core import TestResult
 from sparker_core.baselines import (
     classifier_two_sample_test,
+    fixed_centers_np_statistic,
     fixed_centers_np_test,
     knn_two_sample_test,
     mmd_permutation_test,
@@ -261,9 +262,21 @@ def test_fixed_centers_calibrated_without_signal_and_detects_a_bump():
     assert result.pvalue <= ALPHA and result.pvalue == 1 / 20 and result.method == "fixed-centers/permutation"
 
 
+def test_fixed_centers_statistic_is_the_tests_t_obs():
+    reference, data = gaussian(17, n_ref=120, n_data=40, bump=6)
+    for kwargs in (dict(), dict(sigma=0.9, l2=0.05, seed=3, max_iter=30, dtype="float64")):
+        result = fixed_centers_np_test(reference, data, n_centers=12, n_toys=3, **kwargs)
+        t = fixed_centers_np_statistic(reference, data, n_centers=12, **kwargs)
+        assert isinstance(t, float) and t == result.t_obs  # one code path: the same number, not a close one
+    other = fixed_centers_np_statistic(reference, data, n_centers=12, seed=4)
+    assert other != fixed_centers_np_statistic(reference, data, n_centers=12, seed=0)  # the seed picks the centres
+
+
 def test_fixed_centers_warns_when_newton_stops_early():
-    with pytest.warns(RuntimeWarning, match="did not converge in 1 Newton steps"):
+    with pytest.warns(RuntimeWarning, match="fixed_centers_np_test: 3 fit\\(s\\) did not converge in 1 Newton steps"):
         fixed_centers_np_test(*gaussian(15, bump=20), n_centers=10, n_toys=2, max_iter=1)
+    with pytest.warns(RuntimeWarning, match="fixed_centers_np_statistic: 1 fit\\(s\\) did not converge in 1 Newton steps"):
+        fixed_centers_np_statistic(*gaussian(15, bump=20), n_centers=10, max_iter=1)
 
 
 # ----------------------------------------------------------------------------------------- errors
@@ -303,6 +316,8 @@ def test_input_errors_are_pinned():
         fixed_centers_np_test(reference, data, n_centers=0)
     with pytest.raises(ValueError, match=r"`n_centers` must not exceed the number of data rows; got 11 > 10\."):
         fixed_centers_np_test(reference, data, n_centers=11)
+    with pytest.raises(ValueError, match=r"`n_centers` must not exceed the number of data rows; got 11 > 10\."):
+        fixed_centers_np_statistic(reference, data, n_centers=11)  # the test's own validation
     with pytest.raises(ValueError, match=r"`sigma` must be a positive number or 'auto'; got 0\."):
         fixed_centers_np_test(reference, data, n_centers=5, sigma=0)
     with pytest.raises(ValueError, match=r"`l2` must be a positive number; got 0\."):
@@ -311,3 +326,5 @@ def test_input_errors_are_pinned():
         fixed_centers_np_test(reference, data, n_centers=5, n_toys=0)
     with pytest.raises(ValueError, match=r"`max_iter` must be a positive integer; got 0\."):
         fixed_centers_np_test(reference, data, n_centers=5, max_iter=0)
+    with pytest.raises(ValueError, match=r"`batch` must be a positive integer; got 0\."):
+        fixed_centers_np_test(reference, data, n_centers=5, batch=0)

@@ -1,4 +1,5 @@
-"""The comparison benchmark's quick mode runs in CI: every case and method produces its rows."""
+"""The comparison benchmark's quick mode runs in CI: every case and method produces its rows, through the
+same shared-null path as the full mode, and the quick mode writes nothing."""
 
 import subprocess
 import sys
@@ -11,13 +12,54 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_quick_comparison_benchmark_prints_every_case_and_method():
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    results = sorted((ROOT / "benchmarks" / "results").glob("*")) if (ROOT / "benchmarks" / "results").exists() else []
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_compare.py"), "--quick"],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "mode: QUICK" in out
+    assert "shared null of sparker and fixed: 20 no-signal fits per case" in out
     for case in ("nplm1d", "gauss-16", "wiki", "digits"):
         assert f"## {case}" in out
+    assert out.count("Shared null (sparker, fixed): 20 no-signal draws of the case") == 4  # the null size, per case
+    assert out.count("| 0 (type I) |") == 4  # a type-I row per case
     for method in ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed"):
-        assert method in out
+        assert f"| {method} |" in out  # its row of the cost table
+    assert "| sparker | shared null of 20 (timed: 20 permutations) |" in out
+    assert "| c2st | binomial |" in out
     assert "Rejection rate at alpha = 0.05" in out and "total " in out
+    # quick mode touches neither the README nor the results
+    assert (ROOT / "benchmarks" / "README.md").read_text() == readme
+    after = sorted((ROOT / "benchmarks" / "results").glob("*")) if (ROOT / "benchmarks" / "results").exists() else []
+    assert after == results
+
+
+def _bench():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_compare
+    finally:
+        sys.path.pop(0)
+    return bench_compare
+
+
+def test_readme_block_replaces_only_the_text_between_the_markers(tmp_path):
+    bench = _bench()
+    readme = tmp_path / "README.md"
+    text = f"# Title\n\nbefore\n{bench.BEGIN}\nold table\n{bench.END}\nafter\n"
+    block = bench.readme_block("python benchmarks/bench_compare.py", ["run facts"], [("digits", "\n## digits  sizes\n\n| t |")],
+                               {"digits": tmp_path / "results" / "compare-2026-01-01-digits.png"}, "speed line", "total 1 s", readme)
+    new = bench.replace_between_markers(text, block)
+    assert new.startswith("# Title\n\nbefore\n" + bench.BEGIN + "\n") and new.endswith(bench.END + "\nafter\n")
+    assert "old table" not in new and "### digits  sizes" in new and "- run facts" in new and "speed line" in new
+    assert "[results/compare-2026-01-01-digits.png](results/compare-2026-01-01-digits.png)" in new  # relative to the README
+    assert bench.replace_between_markers(new, block) == new  # a second run replaces the first
+    with pytest.raises(ValueError, match="must hold one"):
+        bench.replace_between_markers("no markers", block)
+
+
+def test_null_seeds_are_disjoint_from_every_realisation_seed():
+    bench = _bench()
+    largest = max(s for quick in (True, False) for case in bench.cases(quick) for s in case.signals)
+    assert bench.realisation_seed(largest, bench.MAX_REALISATIONS - 1) < bench.NULL_SEED

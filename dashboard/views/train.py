@@ -15,6 +15,7 @@ from dashboard.views import common
 
 FRAME_SECONDS = 0.3  # the live view redraws this often while training (>= 2 updates per second)
 SCHEDULES = ["geometric", "linear", "constant"]
+INITS = {"excess": "where data outnumber the reference", "random": "random data rows"}
 
 st.header("Train and watch")
 ds = common.dataset_with_layout()
@@ -57,6 +58,7 @@ def _read_controls() -> dict:
         "schedule": s["ctl_schedule"],
         "max_epochs": int(s["ctl_max_epochs"]),
         "learning_rate": float(s["ctl_learning_rate"]),
+        "init": s["ctl_init"],
         "seed": int(s["ctl_seed"]),
     }
 
@@ -84,6 +86,9 @@ def _controls() -> None:
     st.selectbox("schedule", SCHEDULES, key="ctl_schedule")
     st.number_input("epochs", min_value=1, max_value=5000, step=10, key="ctl_max_epochs")
     st.number_input("learning rate", min_value=0.0001, step=0.01, format="%.4f", key="ctl_learning_rate")
+    st.selectbox("initial centres", list(INITS), format_func=INITS.get, key="ctl_init",
+                 help="'random' shows the self-organisation from scratch; 'excess' starts the kernels on the data "
+                      "rows that most outnumber the reference among their 10 nearest neighbours")
     st.number_input("seed", min_value=0, step=1, key="ctl_seed")
 
 

@@ -16,20 +16,24 @@ augmented one-GEMM distances).
 Unlike Falkon, the centres are drawn from the data rows of each fit (as SparKer's initial centres),
 not from the pooled sample, so they are denser where the data have an excess; and the penalty is
 on |a|^2 rather than on the RKHS norm a'K_MM a.
+
+``fixed_centers_np_statistic`` returns the observed t alone (one fit, the test's own code path),
+for studies that build the null distribution of t themselves.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..calibration import TestResult, _Design, _observed_roles, _toy_roles, make_result
-from ..config import auto_sigmas, check_positive
+from ..config import auto_sigmas, check_choice, check_int, check_positive
 from ..data import column_stats
 from ..kernels import ROW_CHUNK, augment_pool, pack_kernels
-from ._common import check_common, check_count, check_pair
+from ._common import DTYPES, check_count, check_pair
 
 # Newton stops for a fit when half its squared Newton decrement, the predicted decrease of the
 # objective, falls below TOLERANCE times N_D (the scale of L), or below the rounding noise of L
@@ -101,6 +105,91 @@ def newton_fit(k: torch.Tensor, ref_w: torch.Tensor, data_w: torch.Tensor, l2: f
     return a, loss, ~active
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """What every fit of one (reference, data) pair shares: the augmented pool, the width, the roles' rules."""
+
+    design: _Design
+    pool_aug: torch.Tensor  # (N, d_pad), reference rows first
+    sigma: float
+    dtype: torch.dtype
+
+
+def _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The checks both public functions share; returns the validated float arrays."""
+    reference, data = check_pair(reference, data)
+    check_count("n_centers", n_centers)
+    if n_centers > data.shape[0]:
+        raise ValueError(f"`n_centers` must not exceed the number of data rows; got {n_centers} > {data.shape[0]}.")
+    check_positive("sigma", sigma, allow_auto=True)
+    check_positive("l2", l2)
+    check_count("max_iter", max_iter)
+    check_int("seed", seed, 0)
+    check_choice("dtype", dtype, DTYPES)
+    return reference, data
+
+
+def _prepare(reference: np.ndarray, data: np.ndarray, sigma, seed: int, dtype: str) -> _Problem:
+    mean, _ = column_stats(reference)
+    scale = np.ones_like(mean)
+    torch_dtype = getattr(torch, dtype)
+    pool_aug = augment_pool([reference, data], mean, scale, torch_dtype, torch.device("cpu"))
+    sigma = auto_sigmas(reference, seed, mean, scale)[1] if sigma == "auto" else float(sigma)
+    n_ref, n_data = reference.shape[0], data.shape[0]
+    design = _Design(
+        pool_aug=pool_aug, n_features=mean.shape[0], n_reference=n_ref, n_data=n_data, weight=np.ones(n_ref + n_data),
+        method="permutation", seed=seed, observed_seed=seed, poisson=False, fit_rows=np.arange(n_ref),
+        held_rows=np.arange(0),
+    )
+    return _Problem(design=design, pool_aug=pool_aug, sigma=sigma, dtype=torch_dtype)
+
+
+def _fit_t(problem: _Problem, roles, l2: float, max_iter: int) -> tuple[np.ndarray, int]:
+    """t of a batch of fits, one per (A, B, centre rows) triple of ``roles``: (t (T,), fits not converged)."""
+    as_tensor = lambda x: torch.as_tensor(np.stack(x), dtype=problem.dtype)  # noqa: E731
+    ref_w, data_w = as_tensor([r[0] for r in roles]), as_tensor([r[1] for r in roles])  # (T, N)
+    rows = torch.as_tensor(np.stack([r[2] for r in roles]))  # (T, M)
+    centers = problem.pool_aug[rows][:, :, : problem.design.n_features]  # (T, M, d)
+    k = _kernel_matrices(problem.pool_aug, centers, problem.sigma)  # (T, N, M)
+    _, loss, converged = newton_fit(k, ref_w, data_w, float(l2), int(max_iter))
+    return (-2.0 * loss).numpy(), int((~converged).sum())
+
+
+def _observed_t(problem: _Problem, n_centers: int, l2: float, max_iter: int) -> tuple[float, int]:
+    """t of the observed fit (centres: ``n_centers`` data rows drawn with the seed), and 1 if it did not converge."""
+    t, unconverged = _fit_t(problem, [_observed_roles(problem.design, n_centers)], l2, max_iter)
+    return float(t[0]), unconverged
+
+
+def _warn_unconverged(caller: str, unconverged: int, max_iter: int) -> None:
+    if unconverged:
+        warnings.warn(f"{caller}: {unconverged} fit(s) did not converge in {max_iter} Newton steps; raise `max_iter`.",
+                      RuntimeWarning, stacklevel=3)
+
+
+def fixed_centers_np_statistic(
+    reference,
+    data,
+    n_centers: int = 200,
+    sigma="auto",
+    l2: float = 1e-2,
+    seed: int = 0,
+    max_iter: int = 50,
+    dtype: str = "float32",
+) -> float:
+    """The observed t of ``fixed_centers_np_test`` with the same arguments, without its toys.
+
+    One fit: the same validation, centres (``n_centers`` data rows drawn with ``seed``), width and
+    Newton solve as the test's observed fit, so the number equals ``fixed_centers_np_test(...).t_obs``.
+    For studies that calibrate t themselves (e.g. against t of many no-signal samples);
+    a ``RuntimeWarning`` says when the fit did not converge in ``max_iter`` Newton steps.
+    """
+    reference, data = _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype)
+    t_obs, unconverged = _observed_t(_prepare(reference, data, sigma, seed, dtype), n_centers, l2, max_iter)
+    _warn_unconverged("fixed_centers_np_statistic", unconverged, max_iter)
+    return t_obs
+
+
 def fixed_centers_np_test(
     reference,
     data,
@@ -122,45 +211,24 @@ def fixed_centers_np_test(
     l2 * |a|^2 of the training objective (in units of L, whose scale is N_D); n_toys: permutation
     toys, made exactly as SparKer's (``SparKer.calibrate(method="permutation")``); batch: toys
     fitted together, memory is O(batch * n * n_centers), n = n_reference + n_data; results do not
-    depend on it. max_iter: Newton steps per fit (a ``RuntimeWarning`` names the fits that did not
+    depend on it. max_iter: Newton steps per fit (one ``RuntimeWarning`` counts the fits that did not
     converge). dtype: of the kernel matrices; Newton systems are solved in float64.
-    t = -2 L at the penalised optimum; p = (1 + #{t_toy >= t_obs}) / (1 + n_toys), never 0.
+    t = -2 L at the penalised optimum (``fixed_centers_np_statistic`` alone);
+    p = (1 + #{t_toy >= t_obs}) / (1 + n_toys), never 0.
     ``method`` of the result is "fixed-centers/permutation".
     """
-    reference, data = check_pair(reference, data)
-    check_count("n_centers", n_centers)
-    if n_centers > data.shape[0]:
-        raise ValueError(f"`n_centers` must not exceed the number of data rows; got {n_centers} > {data.shape[0]}.")
-    check_positive("sigma", sigma, allow_auto=True)
-    check_positive("l2", l2)
+    reference, data = _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype)
     check_count("n_toys", n_toys)
-    check_count("max_iter", max_iter)
-    check_common(seed, batch, dtype)
+    check_count("batch", batch)
 
-    mean, _ = column_stats(reference)
-    scale = np.ones_like(mean)
-    torch_dtype = getattr(torch, dtype)
-    pool_aug = augment_pool([reference, data], mean, scale, torch_dtype, torch.device("cpu"))
-    sigma = auto_sigmas(reference, seed, mean, scale)[1] if sigma == "auto" else float(sigma)
-    n_ref, n_data = reference.shape[0], data.shape[0]
-    design = _Design(
-        pool_aug=pool_aug, n_features=mean.shape[0], n_reference=n_ref, n_data=n_data, weight=np.ones(n_ref + n_data),
-        method="permutation", seed=seed, observed_seed=seed, poisson=False, fit_rows=np.arange(n_ref),
-        held_rows=np.arange(0),
-    )
-
-    def fit(roles) -> np.ndarray:
-        as_tensor = lambda x: torch.as_tensor(np.stack(x), dtype=torch_dtype)  # noqa: E731
-        ref_w, data_w = as_tensor([r[0] for r in roles]), as_tensor([r[1] for r in roles])  # (T, N)
-        rows = torch.as_tensor(np.stack([r[2] for r in roles]))  # (T, M)
-        k = _kernel_matrices(pool_aug, pool_aug[rows][:, :, : mean.shape[0]], sigma)  # (T, N, M)
-        _, loss, converged = newton_fit(k, ref_w, data_w, float(l2), int(max_iter))
-        if not converged.all():
-            warnings.warn(f"fixed_centers_np_test: {int((~converged).sum())} fit(s) did not converge in "
-                          f"{max_iter} Newton steps; raise `max_iter`.", RuntimeWarning, stacklevel=3)
-        return (-2.0 * loss).numpy()
-
-    t_obs = fit([_observed_roles(design, n_centers)])[0]
-    null = np.concatenate([fit([_toy_roles(design, toy, n_centers) for toy in range(s, min(s + batch, n_toys))])
-                           for s in range(0, n_toys, batch)])
-    return make_result(t_obs, null, "fixed-centers/permutation", n_toys, label=f"n_centers={n_centers}, sigma={sigma:.4g}, l2={l2:g}")
+    problem = _prepare(reference, data, sigma, seed, dtype)
+    t_obs, unconverged = _observed_t(problem, n_centers, l2, max_iter)
+    null = []
+    for start in range(0, n_toys, batch):
+        roles = [_toy_roles(problem.design, toy, n_centers) for toy in range(start, min(start + batch, n_toys))]
+        t, missed = _fit_t(problem, roles, l2, max_iter)
+        null.append(t)
+        unconverged += missed
+    _warn_unconverged("fixed_centers_np_test", unconverged, max_iter)
+    label = f"n_centers={n_centers}, sigma={problem.sigma:.4g}, l2={l2:g}"
+    return make_result(t_obs, np.concatenate(null), "fixed-centers/permutation", n_toys, label=label)
