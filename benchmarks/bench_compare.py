@@ -37,7 +37,7 @@ classifier test with the exact one-sided binomial test of its class-balanced hel
 Per case and signal it prints the rejection rate at alpha = 0.05 with Clopper-Pearson 95% intervals
 (type-I error at n_signal = 0); the median seconds of one COMPLETE test as a user runs it (SparKer:
 fit + ``calibrate(n_toys)``; fixed centres: ``fixed_centers_np_test(n_toys=...)``, both timed on
-``--timing-runs`` (3) realisations at the largest signal; the others: every test of the power run)
+``--timing-runs`` (2) realisations at the largest signal; the others: every test of the power run)
 with the ratio to SparKer's; the peak resident memory one complete test adds to its inputs, in a
 fresh process (full mode); and for SparKer the share of its top kernel's data members
 (``explain()`` row 0 of the single fit of each signal realisation) that are signal rows. It also
@@ -81,8 +81,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 ALPHA = 0.05
-METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed")
-SHARED_NULL = ("sparker", "fixed")  # statistics whose toys are full fits: one shared null per case
+METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random")
+DEFAULT_METHODS = METHODS[:-1]  # sparker-random on request (--methods)
+# statistics whose toys are full fits: one shared null per case. "sparker-random" is SparKer with
+# init="random" (kernels start on random data rows, the rule before init="excess"), for comparison.
+SHARED_NULL = ("sparker", "fixed", "sparker-random")  # statistics whose toys are full fits: one shared null per case
 # Realisation seeds are 1000 * n_signal + r (r < 1000, n_signal < 1000), so below NULL_SEED; null draw j uses NULL_SEED + j.
 NULL_SEED = 1_000_000
 MAX_REALISATIONS = 1000
@@ -142,8 +145,8 @@ def cases(quick: bool) -> list[Case]:
             Case("digits", (0, 20), dict(name="digits", n_ref=1100, n_data=400)),
         ]
     return [
-        Case("nplm1d", (0, 5, 10, 20), dict(n_ref=20000, n_data=2000)),
-        *[Case(f"gauss-{d}", (0, 5, 10, 20), dict(d=d, n_ref=4000, n_data=500)) for d in (2, 16, 128)],
+        Case("nplm1d", (0, 10, 20), dict(n_ref=20000, n_data=2000)),
+        *[Case(f"gauss-{d}", (0, 10, 20), dict(d=d, n_ref=4000, n_data=500)) for d in (2, 16, 128)],
         Case("wiki", (0, 15, 30), dict(name="wiki", n_ref=4000, n_data=600)),
         Case("digits", (0, 10, 20), dict(name="digits", n_ref=1100, n_data=400)),
     ]
@@ -163,18 +166,22 @@ def n_centers(data) -> int:
     return min(200, len(data))
 
 
+def sparker(method: str, seed: int) -> SparKer:
+    return SparKer(seed=seed, init="random" if method == "sparker-random" else "excess")
+
+
 def statistic(method: str, reference, data, seed: int):
     """One fit of a shared-null method: (t, the fitted SparKer or None)."""
-    if method == "sparker":
-        model = SparKer(seed=seed).fit(reference, data)
+    if method.startswith("sparker"):
+        model = sparker(method, seed).fit(reference, data)
         return float(model.t_obs_), model
     return fixed_centers_np_statistic(reference, data, n_centers=n_centers(data), seed=seed), None
 
 
 def complete_test(method: str, reference, data, seed: int, n_toys: int):
     """One test as a user runs it, with the method's own calibration: (p-value, t_obs, calibration)."""
-    if method == "sparker":
-        result = SparKer(seed=seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
+    if method.startswith("sparker"):
+        result = sparker(method, seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
     elif method == "fixed":
         result = fixed_centers_np_test(reference, data, n_centers=n_centers(data), n_toys=n_toys, seed=seed)
     elif method == "mmd":
@@ -260,44 +267,79 @@ def _row(case: Case, kind: str, n_signal: int, r: int, seed: int, method: str, t
                 pvalue=pvalue, calibration=calibration, seconds=seconds, top_kernel_signal_share=share)
 
 
-def run_case(case: Case, plan: Plan, methods, progress) -> pd.DataFrame:
-    """Rows of kind "null" (the shared nulls), "test" (the power run) and "timing" (complete tests)."""
-    shared = [m for m in methods if m in SHARED_NULL]
-    rows, null = [], {m: [] for m in shared}
-    for j in range(plan.n_null if shared else 0):
+def null_unit(case: Case, plan: Plan, shared: list) -> list[dict]:
+    """Rows of kind "null": the shared nulls of the fit-based methods, one no-signal fit per draw."""
+    rows = []
+    for j in range(plan.n_null):
         seed = NULL_SEED + j
         reference, data, _ = generate(case, seed, 0)
         for m in shared:
             start = time.perf_counter()
             t, _ = statistic(m, reference, data, seed)
-            null[m].append(t)
             rows.append(_row(case, "null", 0, j, seed, m, t=t, seconds=time.perf_counter() - start))
-    if shared:
-        progress(f"{case.name}: shared null done ({plan.n_null} no-signal fits of {', '.join(shared)})")
-    for n_signal in case.signals:
-        for r in range(plan.n_real):
-            seed = realisation_seed(n_signal, r)
-            reference, data, is_signal = generate(case, seed, n_signal)
-            for m in methods:
+    return rows
+
+
+def level_unit(case: Case, plan: Plan, methods, n_signal: int) -> list[dict]:
+    """Rows of kind "test" for one signal level (shared-null methods get their p later, in
+    ``shared_pvalues``) and, at the largest signal, "timing" rows of complete tests."""
+    rows = []
+    for r in range(plan.n_real):
+        seed = realisation_seed(n_signal, r)
+        reference, data, is_signal = generate(case, seed, n_signal)
+        for m in methods:
+            start = time.perf_counter()
+            if m in SHARED_NULL:
+                (t, model), pvalue, calibration = statistic(m, reference, data, seed), np.nan, f"shared null of {plan.n_null}"
+            else:
+                (pvalue, t, calibration), model = complete_test(m, reference, data, seed, plan.n_toys), None
+            seconds = time.perf_counter() - start
+            share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
+            rows.append(_row(case, "test", n_signal, r, seed, m, t, pvalue, calibration, seconds, share))
+        if n_signal == max(case.signals) and r < plan.timing_runs:
+            for m in [m for m in methods if m in SHARED_NULL]:  # a complete test as a user runs it: run time only
                 start = time.perf_counter()
-                if m in shared:
-                    t, model = statistic(m, reference, data, seed)
-                    pvalue, calibration = empirical_pvalue(t, null[m]), f"shared null of {plan.n_null}"
-                else:
-                    pvalue, t, calibration = complete_test(m, reference, data, seed, plan.n_toys)
-                    model = None
-                seconds = time.perf_counter() - start
-                share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
-                rows.append(_row(case, "test", n_signal, r, seed, m, t, pvalue, calibration, seconds, share))
-            if n_signal == max(case.signals) and r < plan.timing_runs:
-                for m in shared:  # a complete test as a user runs it, for the run-time column only
-                    start = time.perf_counter()
-                    pvalue, t, calibration = complete_test(m, reference, data, seed, plan.n_toys)
-                    rows.append(_row(case, "timing", n_signal, r, seed, m, t, pvalue, calibration,
-                                     time.perf_counter() - start))
-        timed = f", {plan.timing_runs} timed complete tests of {', '.join(shared)}" if n_signal == max(case.signals) and shared else ""
-        progress(f"{case.name}: n_signal={n_signal} done ({plan.n_real} realisations{timed})")
-    return pd.DataFrame(rows)
+                pvalue, t, calibration = complete_test(m, reference, data, seed, plan.n_toys)
+                rows.append(_row(case, "timing", n_signal, r, seed, m, t, pvalue, calibration, time.perf_counter() - start))
+    return rows
+
+
+def shared_pvalues(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill the p-values of the shared-null methods' tests from their case's null rows."""
+    for m in frame.method.unique():
+        null = frame[(frame.kind == "null") & (frame.method == m)].t.to_numpy()
+        tests = (frame.kind == "test") & (frame.method == m)
+        if null.size:
+            frame.loc[tests, "pvalue"] = [empirical_pvalue(t, null) for t in frame.loc[tests, "t"]]
+    return frame
+
+
+def run_unit(unit: tuple, plan: Plan, methods, threads, t0: float):
+    """One independent piece of work (run in a worker process with ``--jobs``): rows or a memory dict."""
+    set_threads(threads)
+    case, what = unit
+    shared = [m for m in methods if m in SHARED_NULL]
+    if what == "null":
+        out = null_unit(case, plan, shared)
+    elif what == "memory":
+        out = {m: peak_memory(case, m, plan.n_toys, threads) for m in methods}
+    else:
+        out = level_unit(case, plan, methods, what)
+    label = f"n_signal={what}" if isinstance(what, int) else what
+    print(f"  [{time.time() - t0:7.0f} s] {case.name}: {label} done", flush=True)
+    return out
+
+
+def run_units(units: list, plan: Plan, methods, threads, jobs: int) -> list:
+    """Results of every unit, in order; ``jobs`` > 1 runs them in that many spawned processes."""
+    t0 = time.time()
+    if jobs == 1:
+        return [run_unit(u, plan, methods, threads, t0) for u in units]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_unit, u, plan, methods, threads, t0) for u in units]
+        return [f.result() for f in futures]
 
 
 def rate(pvalues) -> tuple[float, float, float]:
@@ -434,12 +476,15 @@ def main() -> None:
     parser.add_argument("--n-toys", type=int, default=None,
                         help="permutations of mmd, mmd-agg, knn and toys of the timed complete tests (full: 100)")
     parser.add_argument("--timing-runs", type=int, default=None,
-                        help="complete sparker / fixed tests timed per case at the largest signal (full: 3, quick: 1)")
+                        help="complete sparker / fixed tests timed per case at the largest signal (full: 2, quick: 1)")
     parser.add_argument("--cases", nargs="+", default=None, help="case names to run (default: all)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--threads", type=int, default=None,
                         help="cap torch/BLAS/OpenMP threads (full default: the libraries' own; quick default: 1, "
                              "which keeps a shared machine usable and avoids OpenMP spinning when cores are oversubscribed)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="run the cases' independent pieces (shared null, each signal level, memory) in this many "
+                             "processes, one thread each unless --threads says otherwise (full run here: 2)")
     parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     parser.add_argument("--no-speed", action="store_true", help="skip the SparKer vs MMD speed comparison")
     parser.add_argument("--out", type=Path, default=RESULTS, help="full mode: where results go")
@@ -451,7 +496,7 @@ def main() -> None:
         parser.error("--quick writes nothing: --out and --readme are for the full mode")
     pick = lambda given, quick, full: given if given is not None else (quick if args.quick else full)  # noqa: E731
     plan = Plan(n_real=pick(args.realisations, 2, 50), n_null=pick(args.n_null, 20, 100), n_toys=pick(args.n_toys, 20, 100),
-                timing_runs=pick(args.timing_runs, 1, 3))
+                timing_runs=pick(args.timing_runs, 1, 2))
     if not 1 <= plan.n_real <= MAX_REALISATIONS:  # keeps realisation seeds below NULL_SEED
         parser.error(f"--realisations must be in 1..{MAX_REALISATIONS}; got {plan.n_real}")
     if plan.n_null < 1 or plan.n_toys < 1 or plan.timing_runs < 0:
@@ -463,9 +508,12 @@ def main() -> None:
     readme = args.readme or (README if args.out.resolve() == RESULTS else None)
     if readme is not None and not args.quick:
         replace_between_markers(readme.read_text(), "")  # a README without its markers fails now, not after the run
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1; got {args.jobs}")
     if args.quick and args.threads is None:
         args.threads = 1
-    set_threads(args.threads)
+    threads = args.threads or (1 if args.jobs > 1 else None)  # each parallel job gets one thread unless told
+    set_threads(threads)
     methods = ["sparker"] + [m for m in args.methods if m != "sparker"]
     selected = [c for c in cases(args.quick) if args.cases is None or c.name in args.cases]
     measure_memory = not (args.quick or args.no_memory)
@@ -473,7 +521,7 @@ def main() -> None:
     stamp, day = now.strftime("%Y-%m-%d %H:%M"), now.strftime("%Y-%m-%d")
     command = shlex.join(["python", "benchmarks/bench_compare.py", *sys.argv[1:]])
     mode = "QUICK (smoke run: reduced sizes, not a measurement of power)" if args.quick else "full"
-    if not args.quick and (plan.n_real, plan.n_null, plan.n_toys) != (50, 100, 100):
+    if not args.quick and (plan.n_real, plan.n_null, plan.n_toys) < (50, 100, 100):
         mode += (f" (REDUCED: {plan.n_real} realisations per signal level, null of {plan.n_null}, {plan.n_toys} permutations;"
                  " full is 50, 100 and 100)")
     header = [
@@ -483,22 +531,24 @@ def main() -> None:
         f"test of held-out accuracy; complete tests timed for sparker and fixed: {plan.timing_runs} per case with "
         f"{plan.n_toys} toys; alpha = {ALPHA}",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-        f"with {torch.get_num_threads()} threads; load average before: {os.getloadavg()[0]:.1f}",
+        f"with {torch.get_num_threads()} threads in each of {args.jobs} job(s); load average before: {os.getloadavg()[0]:.1f}",
     ]
     print("\n".join(header), flush=True)
     start = time.perf_counter()
 
-    def progress(what: str) -> None:
-        print(f"  [{time.perf_counter() - start:7.0f} s] {what}", flush=True)
+    units = []
+    for case in selected:  # the longest case first, so parallel jobs end together
+        units += [(case, "null")] if any(m in SHARED_NULL for m in methods) else []
+        units += [(case, n_signal) for n_signal in case.signals]
+        units += [(case, "memory")] if measure_memory else []
+    results = dict(zip([(c.name, w) for c, w in units], run_units(units, plan, methods, threads, args.jobs)))
 
     report, frames, sections, pngs = list(header), [], [], {}
     for case in selected:
-        print(f"\n## {case.name}  {case.sizes}", flush=True)
-        frame = run_case(case, plan, methods, progress)
+        rows = [row for (name, what), out in results.items() if name == case.name and what != "memory" for row in out]
+        frame = shared_pvalues(pd.DataFrame(rows))
         frames.append(frame)
-        memory = {m: peak_memory(case, m, plan.n_toys, args.threads) for m in methods} if measure_memory else {}
-        if measure_memory:
-            progress(f"{case.name}: peak memory measured")
+        memory = results.get((case.name, "memory"), {})
         text = "\n".join([f"\n## {case.name}  sizes {case.sizes}", "", null_line(frame, plan, methods), "",
                           "Rejection rate at alpha = 0.05 [95% CI]:", "", power_table(frame, methods), "",
                           cost_table(frame, methods, memory), "", location_line(frame)])
@@ -509,11 +559,13 @@ def main() -> None:
             args.out.mkdir(parents=True, exist_ok=True)
             pngs[case.name] = args.out / f"compare-{day}-{case.name}.png"
             plot(frame, case.name, methods, pngs[case.name])
-            pd.concat(frames).to_csv(args.out / f"compare-{day}.csv", index=False)  # after every case: a crash keeps them
+            pd.concat(frames).to_csv(args.out / f"compare-{day}.csv", index=False)
     speed = None
     if not args.no_speed:
-        sizes = (4500, 500) if args.quick else (18000, 2000)
-        speed = speed_ratio(*sizes) + (" (QUICK: reduced size; the full mode uses N_R = 18,000, N_D = 2,000)" if args.quick else "")
+        set_threads(args.threads or os.cpu_count())  # the speed comparison runs alone, after the jobs, with the main process's threads
+        sizes = [(4500, 500)] if args.quick else [(9000, 1000), (18000, 2000)]
+        speed = "\n".join(speed_ratio(*size) for size in sizes)
+        speed += " (QUICK: reduced size; the full mode uses N_R = 9,000 / 18,000, N_D = 1,000 / 2,000)" if args.quick else ""
         print("\n" + speed)
         report.append("\n" + speed)
     footer = f"total {time.perf_counter() - start:.0f} s; load average after: {os.getloadavg()[0]:.1f}"

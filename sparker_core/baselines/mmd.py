@@ -60,18 +60,23 @@ def mmd_statistics(points: torch.Tensor, roles: np.ndarray, bandwidths, shifts=N
     q = torch.zeros(bandwidths.size, e.shape[1], dtype=torch.float64)  # e' K0 e per bandwidth and split
     r = torch.zeros(bandwidths.size, n_pool, dtype=torch.float64)  # K0 1
     parts = blocks(n_pool, block_rows)
+    # One kernel block buffer, reused: fresh 16 MiB temporaries per block and bandwidth cost more in
+    # page faults than the exp itself. Sums within a block are float32 (at most block_rows terms of
+    # |k| <= 1), accumulated across blocks in float64.
+    buffer = torch.empty(min(block_rows, n_pool) ** 2, dtype=points.dtype)
     for i, rows in enumerate(parts):
         for cols in parts[i:]:
             d2 = squared_distances(points[rows], sq[rows], points[cols], sq[cols])  # (b_i, b_j)
             twice = 1.0 if cols == rows else 2.0  # blocks above the diagonal stand for their mirror too
+            k = buffer[: d2.numel()].view(d2.shape)
             for j in range(bandwidths.size):
-                k = torch.exp(d2 * -gammas[j]).sub_(shifts[j])  # (b_i, b_j)
+                torch.mul(d2, -gammas[j], out=k).exp_().sub_(shifts[j])  # (b_i, b_j)
                 if cols == rows:
                     k.fill_diagonal_(0.0)
-                q[j] += twice * (e[rows] * (k @ e[cols])).sum(0, dtype=torch.float64)
-                r[j, rows] += k.sum(1, dtype=torch.float64)
+                q[j] += twice * (e[rows] * (k @ e[cols])).sum(0).double()
+                r[j, rows] += k.sum(1).double()
                 if cols != rows:
-                    r[j, cols] += k.sum(0, dtype=torch.float64)
+                    r[j, cols] += k.sum(0).double()
     re = r @ e.double()  # (J, B) r'e
     total = r.sum(1, keepdim=True)  # (J, 1) S
     sum_dd, sum_rd = q, re - q
