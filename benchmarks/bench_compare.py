@@ -1,12 +1,13 @@
 """SparKer against the baselines: power, type-I error, run time, peak memory, and where it points.
 
     python benchmarks/bench_compare.py --quick                  # smoke run for CI (a few minutes, 1 thread)
-    python benchmarks/bench_compare.py                          # full: 50 realisations, null of 100; updates benchmarks/README.md
+    python benchmarks/bench_compare.py --jobs 2                 # full: 50 realisations, null of 100; updates benchmarks/README.md
     python benchmarks/bench_compare.py --realisations 10        # the full cases, fewer realisations (the header says so)
 
 Cases (each also with no signal; the data rows of the signal are known):
   nplm1d   the NPLM 1-D benchmark: reference Exp(1), N_R = 20,000; data Poisson(2,000) rows of Exp(1)
            plus n_signal rows of N(6.4, 0.16^2).
+  (full mode: n_signal in {0, 10, 20} for nplm1d, gauss-d and digits, {0, 15, 30} for wiki)
   gauss-d  d-dimensional standard Gaussian, N_R = 4,000, N_D = 500, d in {2, 16, 128}; n_signal data
            rows replaced by a compact bump: centre (1, ..., 1) (a point at the typical radius sqrt(d)),
            per-coordinate sd 0.25.

@@ -24,6 +24,9 @@ st.markdown(
     "t = -2 L measures how much better than f = 0 it fits.\n"
     "- **The competition.** Each point is shared among kernels by a SoftMax of their distances, so kernels "
     "spread out over different regions instead of piling up on one.\n"
+    "- **The start.** Here the kernels start on random data rows, so you can watch them travel; SparKer's default "
+    "(`init='excess'`, the other choice below) starts them where the data already outnumber the reference among "
+    "their nearest neighbours, which matters when a signal lies far from where random rows fall.\n"
     "- **The annealing.** The width sigma starts wide (kernels see the whole sample) and shrinks (each kernel "
     "settles on a local region); the dotted circles have radius sigma.\n"
     "- **The null histogram** (on *Significance*) holds t from pseudo-experiments with no anomaly: t is only "
@@ -31,12 +34,14 @@ st.markdown(
 )
 
 name = st.selectbox("Teaching set", TEACHING_SAMPLES, format_func=lambda n: f"{n}: {describe_sample(n)}")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 n_kernels = c1.slider("kernels", 1, 16, 4, key="teach_kernels")
 sigma_final = c2.select_slider("final width sigma", [0.1, 0.2, 0.3, 0.5, 0.8], value=0.3, key="teach_sigma")
 epochs = c3.select_slider("epochs", [50, 100, 200, 400], value=200, key="teach_epochs")
+init = c4.selectbox("start", ["random", "excess"], key="teach_init",
+                    format_func={"random": "random data rows", "excess": "where data outnumber the reference"}.get)
 ds = cache.sample_dataset(name)
-key = (name, n_kernels, sigma_final, epochs)
+key = (name, n_kernels, sigma_final, epochs, init)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -48,7 +53,7 @@ def _grid(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _train() -> None:
-    model = SparKer(n_kernels=n_kernels, sigma_final=sigma_final, max_epochs=epochs, seed=0)
+    model = SparKer(n_kernels=n_kernels, sigma_final=sigma_final, max_epochs=epochs, init=init, seed=0)
     snaps = list(model.fit_iter(ds.reference, ds.data, every=SNAPSHOT_EVERY))
     st.session_state["teach"] = {"key": key, "model": model, "snapshots": snaps}
     st.session_state["teach_frame"] = len(snaps) - 1
