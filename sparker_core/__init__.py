@@ -8,13 +8,13 @@ from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_tw
 from .bundle import ResultBundle, load_bundle, load_bundle_inputs, save_bundle, verify_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
-from .data import (
+from .data import NotFittedError
+from .loaders import (
     MAX_EXPANDED_BYTES,
     MAX_FILE_BYTES,
     SUPPORTED_EXTENSIONS,
     EmbeddingPair,
     EmbeddingTable,
-    NotFittedError,
     load_embeddings,
     load_pair,
 )

@@ -264,7 +264,7 @@ def load_bundle(path) -> ResultBundle:
 
 def load_bundle_inputs(bundle: ResultBundle):
     """Reload the inputs a bundle records (``EmbeddingPair``); ValueError when a file is missing or changed."""
-    from .data import load_pair
+    from .loaders import load_pair
 
     recorded = bundle.manifest["inputs"]["files"]
     for path in recorded:

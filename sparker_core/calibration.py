@@ -192,15 +192,15 @@ def _points(design: _Design) -> torch.Tensor:
     return design.pool_aug[:, : design.n_features]
 
 
-def _observed_roles(design: _Design, n_kernels: int, init: str = "random"):
+def _observed_roles(design: _Design, n_kernels: int, init: str = "random", sigma_final: float = 0.0):
     """(A, B, initial centre rows) of the observed fit; the same rule as ``SparKer.fit_iter``."""
     data_rows = design.n_reference + np.arange(design.n_data)
     a, b = _weights(design, design.fit_rows, data_rows)
     rng = np.random.default_rng(design.observed_seed)
-    return a, b, initial_rows(_points(design), a, b, design.fit_rows, data_rows, n_kernels, init, rng)
+    return a, b, initial_rows(_points(design), a, b, design.fit_rows, data_rows, n_kernels, init, rng, sigma_final)
 
 
-def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random"):
+def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random", sigma_final: float = 0.0):
     """(A, B, initial centre rows) of toy ``toy``: a function of (seed, toy) alone."""
     rng = _rng(design.seed, 0, toy)
     if design.method == "permutation":
@@ -215,7 +215,8 @@ def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random"):
         # w_R stays N_D / N_R_fit, as in the observed fit: only the pseudo-data size fluctuates
         a, b = _weights(design, design.fit_rows, data_rows, scale_to=float(design.n_data))
         ref_rows = design.fit_rows
-    return a, b, initial_rows(_points(design), a, b, ref_rows, data_rows, n_kernels, init, _rng(design.seed, 1, toy))
+    rng = _rng(design.seed, 1, toy)
+    return a, b, initial_rows(_points(design), a, b, ref_rows, data_rows, n_kernels, init, rng, sigma_final)
 
 
 def _train_columns(design: _Design, roles, sigmas: np.ndarray, config: SparKerConfig) -> np.ndarray:
@@ -379,16 +380,16 @@ def calibrate_iter(
         t_obs = np.array([model.t_obs_])
     else:
         t_obs = np.array(
-            [_train_columns(design, [_observed_roles(design, s.config.n_kernels, s.config.init)], s.sigmas[:, None], s.config)[0]
+            [_train_columns(design, [_observed_roles(design, s.config.n_kernels, s.config.init, s.config.sigma_final)], s.sigmas[:, None], s.config)[0]
              for s in scales]
         )
     null = np.zeros((len(scales), 0))
     for start in range(0, n_toys, batch):
         toys = range(start, min(start + batch, n_toys))
         done = np.zeros((len(scales), len(toys)))
-        for groups in _group_by_kernels(scales):
+        for groups in _group_by_starts(scales):
             config = scales[groups[0]].config
-            roles = [_toy_roles(design, toy, config.n_kernels, config.init) for toy in toys]
+            roles = [_toy_roles(design, toy, config.n_kernels, config.init, config.sigma_final) for toy in toys]
             for j in groups:
                 sigmas = np.repeat(scales[j].sigmas[:, None], len(toys), axis=1)
                 done[j] = _train_columns(design, roles, sigmas, scales[j].config)
@@ -396,10 +397,13 @@ def calibrate_iter(
         yield _assemble(scales, t_obs, null, method, n_toys, combine, configs is not None)
 
 
-def _group_by_kernels(scales: list[_Scale]) -> list[list[int]]:
-    groups: dict[int, list[int]] = {}
+def _group_by_starts(scales: list[_Scale]) -> list[list[int]]:
+    """Scales whose toys share roles and initial centres: same n_kernels (and, with ``init="excess"``,
+    whose spread is in units of sigma_final, the same sigma_final)."""
+    groups: dict[tuple, list[int]] = {}
     for j, scale in enumerate(scales):
-        groups.setdefault(scale.config.n_kernels, []).append(j)
+        c = scale.config
+        groups.setdefault((c.n_kernels, c.init, c.sigma_final if c.init == "excess" else None), []).append(j)
     return list(groups.values())
 
 

@@ -63,7 +63,7 @@ def print_summary(result: dict, kernels: pd.DataFrame, data_meta: pd.DataFrame |
 
 # ------------------------------------------------------------------------------------ commands
 def _load(args):
-    from .data import load_pair
+    from .loaders import load_pair
 
     if args.sample:
         if args.reference or args.data or args.label_column:

@@ -247,7 +247,7 @@ class SparKer:
         as_column = lambda w: torch.as_tensor(w, dtype=problem.dtype, device=problem.device)[:, None]  # noqa: E731
         start = initial_rows(problem.pool_aug[:, : problem.n_features], a, b, np.arange(n_ref),
                              n_ref + np.arange(problem.data.shape[0]), config.n_kernels, config.init,
-                             np.random.default_rng(self.seed)) - n_ref
+                             np.random.default_rng(self.seed), config.sigma_final) - n_ref
         sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)[:, None]
 
         weights = (as_column(a), as_column(b))

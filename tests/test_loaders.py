@@ -408,7 +408,7 @@ def test_parquet_vector_column_problems(tmp_path):
 
 # ------------------------------------------------------------------------------------ source
 def test_loaders_never_unpickle():
-    source = (Path(__file__).resolve().parent.parent / "sparker_core" / "data.py").read_text()
+    source = (Path(__file__).resolve().parent.parent / "sparker_core" / "loaders.py").read_text()
     assert "allow_pickle=True" not in source
     assert "import pickle" not in source
     assert not re.search(r"pickle\.loads?\(|cPickle|dill|joblib", source)

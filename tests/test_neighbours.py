@@ -17,12 +17,12 @@ def tail_bump(seed: int, n_ref=4000, n_data=400, n_signal=12):
     return reference, data
 
 
-def starts_of(reference, data, n_kernels, init, seed):
+def starts_of(reference, data, n_kernels, init, seed, sigma_final=0.0):
     """Data-row indices of the initial centres, through the library's rule."""
     points = torch.from_numpy(np.vstack([reference, data]) - reference.mean(0))
     a, b = role_weights(len(reference), len(data))
     rows = initial_rows(points, a, b, np.arange(len(reference)), len(reference) + np.arange(len(data)), n_kernels,
-                        init, np.random.default_rng(seed))
+                        init, np.random.default_rng(seed), sigma_final)
     return rows - len(reference)
 
 
@@ -52,6 +52,9 @@ def test_excess_init_starts_a_kernel_on_the_tail_bump_and_spreads_the_rest():
     assert len(set(starts)) == 8
     on_bump = np.abs(data[starts, 0] - 6.4) < 0.5  # (a background row in the bump counts: it is there too)
     assert on_bump.sum() == 1  # one kernel per compact group: the bump's neighbours and theirs are skipped
+    spread = starts_of(reference, data, 4, "excess", seed=0, sigma_final=0.5)
+    gaps = np.abs(data[spread, 0][:, None] - data[spread, 0][None, :]) + np.eye(4) * 9
+    assert gaps.min() > 2 * 0.5  # no two starts within INIT_RADIUS = 2 final widths of each other
     random = starts_of(reference, data, 8, "random", seed=0)
     np.testing.assert_array_equal(random, np.random.default_rng(0).choice(len(data), 8, replace=False))
 
@@ -59,8 +62,10 @@ def test_excess_init_starts_a_kernel_on_the_tail_bump_and_spreads_the_rest():
 def test_fit_uses_the_init_rule_and_finds_the_tail_bump_that_random_starts_miss():
     reference, data = tail_bump(3)
     fits = {init: SparKer(n_kernels=8, seed=0, init=init).fit(reference, data) for init in ("excess", "random")}
+    sigma_final = SparKer().prepare(reference, data).config.sigma_final
     for init, model in fits.items():  # the fit's first snapshot holds exactly the rule's rows
-        np.testing.assert_allclose(model.history_[0].centers, data[starts_of(reference, data, 8, init, 0)], rtol=1e-6)
+        starts = starts_of(reference, data, 8, init, 0, sigma_final)
+        np.testing.assert_allclose(model.history_[0].centers, data[starts], rtol=1e-6)
     near = lambda m: np.abs(m.centers_[:, 0] - 6.4).min()  # noqa: E731
     assert near(fits["excess"]) < 0.3 < near(fits["random"])
     assert fits["excess"].t_obs_ > fits["random"].t_obs_
