@@ -331,15 +331,30 @@ def run_unit(unit: tuple, plan: Plan, methods, threads, t0: float):
     return out
 
 
-def run_units(units: list, plan: Plan, methods, threads, jobs: int) -> list:
-    """Results of every unit, in order; ``jobs`` > 1 runs them in that many spawned processes."""
+def run_units(units: list, plan: Plan, methods, threads, jobs: int, partial: Path | None = None) -> list:
+    """Results of every unit, in order; ``jobs`` > 1 runs them in that many spawned processes.
+
+    ``partial``: a CSV to which each finished unit's rows are appended at once, so a stopped or
+    failed run keeps what it finished.
+    """
     t0 = time.time()
+
+    def keep(out) -> None:
+        if partial is not None and isinstance(out, list) and out:
+            pd.DataFrame(out).to_csv(partial, mode="a", header=not partial.exists(), index=False)
+
     if jobs == 1:
-        return [run_unit(u, plan, methods, threads, t0) for u in units]
-    from concurrent.futures import ProcessPoolExecutor
+        results = []
+        for u in units:
+            results.append(run_unit(u, plan, methods, threads, t0))
+            keep(results[-1])
+        return results
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = [pool.submit(run_unit, u, plan, methods, threads, t0) for u in units]
+        for future in as_completed(futures):
+            keep(future.result())
         return [f.result() for f in futures]
 
 
@@ -522,12 +537,12 @@ def main() -> None:
     stamp, day = now.strftime("%Y-%m-%d %H:%M"), now.strftime("%Y-%m-%d")
     command = shlex.join(["python", "benchmarks/bench_compare.py", *sys.argv[1:]])
     mode = "QUICK (smoke run: reduced sizes, not a measurement of power)" if args.quick else "full"
-    if not args.quick and (plan.n_real, plan.n_null, plan.n_toys) < (50, 100, 100):
+    if not args.quick and (plan.n_real < 50 or plan.n_null < 100 or plan.n_toys < 100):
         mode += (f" (REDUCED: {plan.n_real} realisations per signal level, null of {plan.n_null}, {plan.n_toys} permutations;"
                  " full is 50, 100 and 100)")
     header = [
         f"bench_compare.py, {stamp}, mode: {mode}",
-        f"realisations per signal level: {plan.n_real} (fresh draws / re-splits); shared null of sparker and fixed: "
+        f"realisations per signal level: {plan.n_real} (fresh draws / re-splits); shared null of {', '.join(m for m in methods if m in SHARED_NULL)}: "
         f"{plan.n_null} no-signal fits per case; permutations of mmd, mmd-agg, knn: {plan.n_toys}; c2st: exact binomial "
         f"test of held-out accuracy; complete tests timed for sparker and fixed: {plan.timing_runs} per case with "
         f"{plan.n_toys} toys; alpha = {ALPHA}",
@@ -542,7 +557,12 @@ def main() -> None:
         units += [(case, "null")] if any(m in SHARED_NULL for m in methods) else []
         units += [(case, n_signal) for n_signal in case.signals]
         units += [(case, "memory")] if measure_memory else []
-    results = dict(zip([(c.name, w) for c, w in units], run_units(units, plan, methods, threads, args.jobs)))
+    partial = None
+    if not args.quick:
+        args.out.mkdir(parents=True, exist_ok=True)
+        partial = args.out / f"compare-{day}.partial.csv"
+        partial.unlink(missing_ok=True)
+    results = dict(zip([(c.name, w) for c, w in units], run_units(units, plan, methods, threads, args.jobs, partial)))
 
     report, frames, sections, pngs = list(header), [], [], {}
     for case in selected:
@@ -561,6 +581,8 @@ def main() -> None:
             pngs[case.name] = args.out / f"compare-{day}-{case.name}.png"
             plot(frame, case.name, methods, pngs[case.name])
             pd.concat(frames).to_csv(args.out / f"compare-{day}.csv", index=False)
+    if partial is not None:
+        partial.unlink(missing_ok=True)  # the complete CSV now holds every row
     speed = None
     if not args.no_speed:
         set_threads(args.threads or os.cpu_count())  # the speed comparison runs alone, after the jobs, with the main process's threads

@@ -243,7 +243,9 @@ class Run:
 
 def from_bundle(run_id: int, bundle: ResultBundle, dataset_name: str) -> Run:
     """A read-only run holding a saved result: replay, significance and regions, no model."""
-    params = {k: bundle.manifest["params"].get(k, v) for k, v in DEFAULT_PARAMS.items()}
+    # bundles written before init="excess" existed were fitted from random data rows
+    recorded = {"init": "random", **bundle.manifest["params"]}
+    params = {k: recorded.get(k, v) for k, v in DEFAULT_PARAMS.items()}
     run = Run(run_id, dataset_name, params, None, list(bundle.history), status="loaded", calibration_status="done",
               result=bundle.result, n_toys_requested=bundle.result.n_toys_requested, bundle=bundle)
     return run

@@ -93,8 +93,8 @@ class SparKer:
     Parameters are stored as given and validated in ``fit``. ``sigma_init="auto"`` is the median
     pairwise distance of up to 1,000 reference rows and ``sigma_final="auto"`` 0.35 times it (in
     working space). Initial centres (``init``): ``"excess"`` puts them on the data rows where the
-    data most outnumber the reference among their 10 nearest neighbours (``sparker_core.neighbours``;
-    ties and the reference probe drawn with ``seed``); ``"random"`` on distinct data rows drawn with
+    data most outnumber the reference among their 10 nearest neighbours, skipping rows near a start
+    already taken (``sparker_core.neighbours``; ties and the reference probe drawn with ``seed``); ``"random"`` on distinct data rows drawn with
     ``seed``. Amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
     ``center_learning_rate`` is a fraction of the current sigma: centres move by about that much
     per epoch at most. Preprocessing is fitted on the reference only; points are always centred on

@@ -54,7 +54,7 @@ def nearest_neighbours(points: torch.Tensor, k: int, n_queries: int | None = Non
     out = np.empty((n_queries, k), dtype=np.int64)
     for rows in blocks(n_queries, block_rows):
         d2 = squared_distances(points[rows], sq[rows], points, sq)  # (b, N)
-        own = torch.arange(rows.start, rows.stop)
+        own = torch.arange(rows.start, rows.stop, device=d2.device)
         d2[own - rows.start, own] = float("inf")
         out[rows] = torch.topk(d2, k, dim=1, largest=False, sorted=True).indices.cpu().numpy()
     return out
@@ -115,4 +115,6 @@ def initial_rows(points: torch.Tensor, a: np.ndarray, b: np.ndarray, ref_rows: n
     ``INIT_RADIUS * sigma_final``) or ``"random"`` distinct data rows."""
     if init == "random":
         return rng.choice(data_rows, n_kernels, replace=False)
+    if not sigma_final > 0:
+        raise ValueError(f"init='excess' spreads the starts by sigma_final, which must be positive; got {sigma_final!r}.")
     return excess_starts(points, a, b, ref_rows, data_rows, n_kernels, rng, INIT_RADIUS * sigma_final)

@@ -128,6 +128,17 @@ def test_multiscale_aggregation(fitted):
     assert fisher.combined.t_obs == pytest.approx(-2 * sum(np.log(r.pvalue) for r in result.per_config))
 
 
+def test_each_scale_of_a_multiscale_run_equals_its_own_calibration(fitted):
+    # configs share the toys' splits; with init="excess" the starts follow each sigma_final, so each
+    # scale's null must be exactly the one a single-configuration run of that scale gives
+    configs = [{"sigma_final": 0.5}, {"sigma_final": 0.8}, {"n_kernels": 2}]
+    multi = fitted.calibrate(n_toys=6, seed=3, configs=configs)
+    for config, result in zip(configs, multi.per_config):
+        alone = fitted.calibrate(n_toys=6, seed=3, configs=[config]).per_config[0]
+        np.testing.assert_allclose(result.null_distribution, alone.null_distribution, rtol=1e-12)
+        assert result.t_obs == pytest.approx(alone.t_obs, rel=1e-12)
+
+
 @pytest.mark.slow
 def test_planted_bump_detected_with_100_toys():
     reference, data = gaussian(1, n_ref=4000, n_data=500, d=4, bump=25)

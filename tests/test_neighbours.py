@@ -1,6 +1,7 @@
 """Nearest neighbours and the excess-seeded initial centres (sparker_core.neighbours)."""
 
 import numpy as np
+import pytest
 import torch
 
 from sparker_core import SparKer
@@ -17,7 +18,7 @@ def tail_bump(seed: int, n_ref=4000, n_data=400, n_signal=12):
     return reference, data
 
 
-def starts_of(reference, data, n_kernels, init, seed, sigma_final=0.0):
+def starts_of(reference, data, n_kernels, init, seed, sigma_final=0.01):
     """Data-row indices of the initial centres, through the library's rule."""
     points = torch.from_numpy(np.vstack([reference, data]) - reference.mean(0))
     a, b = role_weights(len(reference), len(data))
@@ -57,6 +58,12 @@ def test_excess_init_starts_a_kernel_on_the_tail_bump_and_spreads_the_rest():
     assert gaps.min() > 2 * 0.5  # no two starts within INIT_RADIUS = 2 final widths of each other
     random = starts_of(reference, data, 8, "random", seed=0)
     np.testing.assert_array_equal(random, np.random.default_rng(0).choice(len(data), 8, replace=False))
+
+
+def test_excess_init_needs_a_positive_width():
+    reference, data = tail_bump(4)
+    with pytest.raises(ValueError, match=r"init='excess' spreads the starts by sigma_final, which must be positive; got 0\.0\."):
+        starts_of(reference, data, 4, "excess", seed=0, sigma_final=0.0)
 
 
 def test_fit_uses_the_init_rule_and_finds_the_tail_bump_that_random_starts_miss():

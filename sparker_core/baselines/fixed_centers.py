@@ -13,9 +13,9 @@ pooled points and the centre rows come from ``sparker_core.calibration`` (``_toy
 toy i depends on (seed, i) alone), and the kernels from ``sparker_core.kernels`` (the same
 augmented one-GEMM distances).
 
-Unlike Falkon, the centres are drawn from the data rows of each fit (as SparKer's initial centres),
-not from the pooled sample, so they are denser where the data have an excess; and the penalty is
-on |a|^2 rather than on the RKHS norm a'K_MM a.
+Unlike Falkon, the centres are drawn from the data rows of each fit (as SparKer's initial centres
+with ``init="random"``), not from the pooled sample, so they are denser where the data have an
+excess; and the penalty is on |a|^2 rather than on the RKHS norm a'K_MM a.
 
 ``fixed_centers_np_statistic`` returns the observed t alone (one fit, the test's own code path),
 for studies that build the null distribution of t themselves.
