@@ -19,7 +19,7 @@ def test_quick_comparison_benchmark_prints_every_case_and_method():
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "mode: QUICK" in out
-    assert "shared null of sparker and fixed: 20 no-signal fits per case" in out
+    assert "shared null of sparker, fixed: 20 no-signal fits per case" in out
     for case in ("nplm1d", "gauss-16", "wiki", "digits"):
         assert f"## {case}" in out
     assert out.count("Shared null (sparker, fixed): 20 no-signal draws of the case") == 4  # the null size, per case
