@@ -92,7 +92,7 @@ class TestResult:
 class MultiScaleResult:
     """Aggregated significance over several configurations calibrated on the same toys."""
 
-    combined: TestResult  # statistic -log(min p) or Fisher's -2 sum log p, calibrated on the toys
+    combined: TestResult  # -log(min p) or Fisher's -2 sum log p, calibrated on the toys (combined_statistics)
     per_config: tuple[TestResult, ...]  # one result per configuration, same toys
     configs: tuple[dict, ...] = field(default_factory=tuple)  # resolved overrides of each configuration
 
@@ -341,17 +341,33 @@ def _check_calibration_args(model, n_toys, method, batch, seed, combine=None) ->
         check_choice("combine", combine, COMBINES)
 
 
-def _loo_pvalues(null: np.ndarray) -> np.ndarray:
-    """Each toy's p-value against the other toys: (1 + #{i != j: t_i >= t_j}) / n."""
-    ranks = np.sum(null[None, :] >= null[:, None], axis=1) - 1  # others at least as large
-    return (1.0 + ranks) / null.size
+def combined_statistics(t_obs: np.ndarray, null: np.ndarray, combine: str) -> tuple[float, np.ndarray]:
+    """Combine J statistics into one, calibrated on the same toys: (observed value, toys' values).
 
-
-def _combine(p_obs: np.ndarray, p_toys: np.ndarray, combine: str):
-    """Statistics where larger is more extreme: -log(min p) or -2 sum log p."""
+    t_obs: (J,) observed statistics; null: (J, n) the toys' statistics, toy i in column i.
+    The observed split and the n toys are n + 1 exchangeable draws under the null, so each of the
+    n + 1 gets its J p-values from the same rule, its rank among all n + 1 (itself included):
+    p_j = #{k: t_kj >= t_j} / (n + 1). The combination is -log(min_j p_j) ("minp") or Fisher's
+    -2 sum_j log p_j ("fisher"), a symmetric function of the n + 1, so the usual
+    (1 + #{toys >= observed}) / (1 + n) is a valid p-value. (Ranking the toys only among the other
+    toys, with denominator n, gives the observed a systematic edge: a test of size 0.064 at
+    alpha = 0.01 on six independent statistics with 100 toys.) Min p takes few values, k / (n + 1),
+    and ties make the test conservative, so ties are broken by the second-smallest p-value, weighted
+    too little to reorder distinct minima.
+    """
+    everything = np.concatenate([np.asarray(t_obs, dtype=float)[:, None], np.asarray(null, dtype=float)], axis=1)
+    m = everything.shape[1]  # n + 1
+    p = np.empty_like(everything)  # (J, n + 1)
+    for j, row in enumerate(everything):
+        p[j] = (m - np.searchsorted(np.sort(row), row, side="left")) / m  # share of all that are >= it
     if combine == "minp":
-        return -np.log(p_obs.min()), -np.log(p_toys.min(axis=0))
-    return -2.0 * np.log(p_obs).sum(), -2.0 * np.log(p_toys).sum(axis=0)
+        ordered = np.sort(p, axis=0)
+        stat = -np.log(ordered[0])
+        if ordered.shape[0] > 1:  # distinct minima differ by more than log((n + 1) / n) > 1 / m
+            stat = stat - np.log(ordered[1]) / (2.0 * m * max(np.log(m), 1.0))
+    else:
+        stat = -2.0 * np.log(p).sum(axis=0)
+    return float(stat[0]), stat[1:]
 
 
 def calibrate_iter(
@@ -411,8 +427,6 @@ def _assemble(scales, t_obs, null, method, n_toys, combine, multi):
     per_config = tuple(make_result(t_obs[j], null[j], method, n_toys, scales[j].label) for j in range(len(scales)))
     if not multi:
         return per_config[0]
-    p_obs = np.array([r.pvalue for r in per_config])
-    p_toys = np.stack([_loo_pvalues(null[j]) for j in range(len(scales))])  # (configs, toys)
-    stat_obs, stat_toys = _combine(p_obs, p_toys, combine)
+    stat_obs, stat_toys = combined_statistics(t_obs, null, combine)
     combined = make_result(stat_obs, stat_toys, f"{method}+{combine}", n_toys, "combined", with_tail=False)
     return MultiScaleResult(combined=combined, per_config=per_config, configs=tuple(s.overrides for s in scales))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..calibration import TestResult, _combine, _loo_pvalues, make_result
+from ..calibration import TestResult, combined_statistics, make_result
 from ..config import distance_percentiles
 from ._common import BLOCK_ROWS, blocks, check_common, check_count, check_pair, pooled, role_columns, squared_distances
 
@@ -100,8 +100,9 @@ def mmd_permutation_test(
     bandwidth: a positive number (the sigma of exp(-|x - y|^2 / (2 sigma^2))); "median": the median
     pairwise distance of up to 1,000 pooled rows drawn with ``seed``; or "aggregate": the median
     times 2^-3 .. 2^2 (six kernels), whose permutation p-values are combined by their minimum and
-    that minimum calibrated on the same permutations (each permutation's p-value per bandwidth is
-    computed leave-one-out), as in MMDAgg (Schrab et al., JMLR 2023) / MMD-FUSE.
+    that minimum calibrated on the same permutations (``calibration.combined_statistics``: the
+    observed split and each permutation get their per-bandwidth p-values as ranks among all of
+    them), as in MMDAgg (Schrab et al., JMLR 2023) / MMD-FUSE.
     Permutations reassign the pooled points to samples of the original sizes; the observed split is
     not among them, and p = (1 + #{t_perm >= t_obs}) / (1 + n_permutations), never 0.
     batch: permutations per pass over the pooled kernel matrix, which is recomputed in blocks for
@@ -139,8 +140,6 @@ def mmd_permutation_test(
 
     if bandwidths.size == 1:
         return make_result(t_obs[0], null[0], "mmd/permutation", n_permutations, label=f"bandwidth={bandwidths[0]:.4g}")
-    p_obs = np.array([(1 + np.sum(null[j] >= t_obs[j])) / (1 + n_permutations) for j in range(bandwidths.size)])
-    p_perm = np.stack([_loo_pvalues(null[j]) for j in range(bandwidths.size)])  # (J, n_permutations)
-    stat_obs, stat_perm = _combine(p_obs, p_perm, "minp")
+    stat_obs, stat_perm = combined_statistics(t_obs, null, "minp")
     label = "bandwidths=" + ",".join(f"{b:.4g}" for b in bandwidths)
     return make_result(stat_obs, stat_perm, "mmd/permutation+minp", n_permutations, label=label, with_tail=False)
