@@ -353,9 +353,11 @@ def combined_statistics(t_obs: np.ndarray, null: np.ndarray, combine: str) -> tu
     toys, with denominator n, gives the observed a systematic edge: a test of size 0.064 at
     alpha = 0.01 on six independent statistics with 100 toys.) Min p takes few values, k / (n + 1),
     and ties make the test conservative, so ties are broken by the second-smallest p-value, weighted
-    too little to reorder distinct minima.
+    too little to reorder distinct minima. Every toy's value depends on the observed fit and on all
+    other toys, so the values of a partial run (``calibrate_iter``) are not a prefix of the final ones.
     """
     everything = np.concatenate([np.asarray(t_obs, dtype=float)[:, None], np.asarray(null, dtype=float)], axis=1)
+    everything[np.isnan(everything)] = -np.inf  # an undefined statistic is the least extreme (sorting puts NaN last)
     m = everything.shape[1]  # n + 1
     p = np.empty_like(everything)  # (J, n + 1)
     for j, row in enumerate(everything):

@@ -18,6 +18,7 @@ from sparker_core.baselines.classifier import cross_fitted_scores, default_class
 from sparker_core.baselines.knn import neighbour_graph
 from sparker_core.baselines.mmd import AGGREGATE_FACTORS, mmd_statistics
 from sparker_core.calibration import combined_statistics
+from synthetic import gaussian
 
 ALPHA = 0.05
 
@@ -34,15 +35,6 @@ def one_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(before)
-
-
-def gaussian(seed, n_ref=300, n_data=100, d=3, bump=0):
-    """Standard-normal reference and data; ``bump`` data rows replaced by a compact cluster at (1.6, ..., 1.6)."""
-    rng = np.random.default_rng(seed)
-    reference, data = rng.normal(size=(n_ref, d)), rng.normal(size=(n_data, d))
-    if bump:
-        data[:bump] = rng.normal(loc=1.6, scale=0.15, size=(bump, d))
-    return reference, data
 
 
 def assert_calibrated(pvalues, n_datasets):

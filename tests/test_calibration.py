@@ -6,21 +6,14 @@ from scipy import stats
 
 from sparker_core import NotFittedError, SparKer, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from sparker_core.calibration import combined_statistics, make_result
+from synthetic import gaussian
 
 SMALL = dict(n_kernels=3, max_epochs=60, sigma_init=2.0, sigma_final=0.8)
 
 
-def gaussian(seed, n_ref=800, n_data=200, d=3, bump=0):
-    rng = np.random.default_rng(seed)
-    reference, data = rng.normal(size=(n_ref, d)), rng.normal(size=(n_data, d))
-    if bump:
-        data[:bump] = rng.normal(loc=1.6, scale=0.15, size=(bump, d))
-    return reference, data
-
-
 @pytest.fixture(scope="module")
 def fitted():
-    reference, data = gaussian(0, bump=10)
+    reference, data = gaussian(0, 800, 200, bump=10)
     return SparKer(dtype="float64", **SMALL).fit(reference, data)
 
 
@@ -220,7 +213,7 @@ def test_bad_calibration_input(fitted):
 
 
 def test_calibrating_an_interrupted_fit_is_refused():
-    reference, data = gaussian(0)
+    reference, data = gaussian(0, 800, 200)
     model = SparKer(**SMALL)
     for snap in model.fit_iter(reference, data, every=10):
         if snap.epoch == 20:

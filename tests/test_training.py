@@ -1,5 +1,7 @@
 """Batched training: fits in a batch equal fits run alone; snapshots, schedules, stopping."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -8,15 +10,10 @@ from sparker_core import KernelEnsemble, SparKer, StopTraining, sigma_schedule, 
 from sparker_core.kernels import augment
 from sparker_core.loss import role_weights
 from sparker_core.neighbours import initial_rows
+from synthetic import gaussian
 
 
-def gaussian_problem(seed=0, n_ref=600, n_data=150, d=4, bump=0):
-    rng = np.random.default_rng(seed)
-    reference = rng.normal(size=(n_ref, d))
-    data = rng.normal(size=(n_data, d))
-    if bump:
-        data[:bump] = rng.normal(loc=1.8, scale=0.15, size=(bump, d))
-    return reference, data
+gaussian_problem = partial(gaussian, 0, 600, 150, d=4, loc=1.8)
 
 
 def batched_run(model, reference, data, seeds, block_fits=None):
