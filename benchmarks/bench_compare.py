@@ -69,6 +69,8 @@ import pandas as pd
 import torch
 
 from sparker_core import SparKer, clopper_pearson, empirical_pvalue
+from sparker_core.calibration import combined_statistics
+from sparker_core.config import auto_sigmas
 from sparker_core.baselines import (
     classifier_two_sample_test,
     fixed_centers_np_statistic,
@@ -82,11 +84,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 ALPHA = 0.05
-METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random")
-DEFAULT_METHODS = METHODS[:-1]  # sparker-random on request (--methods)
-# statistics whose toys are full fits: one shared null per case. "sparker-random" is SparKer with
-# init="random" (kernels start on random data rows, the rule before init="excess"), for comparison.
-SHARED_NULL = ("sparker", "fixed", "sparker-random")  # statistics whose toys are full fits: one shared null per case
+METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random", "sparker-multi")
+DEFAULT_METHODS = METHODS[:-2]  # sparker-random and sparker-multi on request (--methods)
+# "sparker-random" is SparKer with init="random" (kernels start on random data rows, the rule before
+# init="excess"). "sparker-multi" fits SparKer at each final width of MULTI_FRACTIONS (times the
+# median pairwise reference distance, the default's "auto" being 0.35) and combines the per-width
+# p-values by their minimum, calibrated on the same null draws (calibration.combined_statistics), as
+# ``calibrate(configs=...)`` does with its toys.
+SHARED_NULL = ("sparker", "fixed", "sparker-random", "sparker-multi")  # statistics whose toys are full fits: one shared null per case
+MULTI_FRACTIONS = (0.2, 0.35, 0.6)
 # Realisation seeds are 1000 * n_signal + r (r < 1000, n_signal < 1000), so below NULL_SEED; null draw j uses NULL_SEED + j.
 NULL_SEED = 1_000_000
 MAX_REALISATIONS = 1000
@@ -171,8 +177,19 @@ def sparker(method: str, seed: int) -> SparKer:
     return SparKer(seed=seed, init="random" if method == "sparker-random" else "excess")
 
 
+def multi_widths(reference, seed: int) -> list[float]:
+    """sigma_final of each width of "sparker-multi": MULTI_FRACTIONS times the median that SparKer's
+    "auto" widths use (default preprocessing "none": the raw reference)."""
+    median = auto_sigmas(np.asarray(reference, dtype=np.float64), seed)[0]
+    return [f * median for f in MULTI_FRACTIONS]
+
+
 def statistic(method: str, reference, data, seed: int):
-    """One fit of a shared-null method: (t, the fitted SparKer or None)."""
+    """One fit of a shared-null method: (t, the fitted SparKer or None); for "sparker-multi" a list of
+    t and a list of fitted models, one per width."""
+    if method == "sparker-multi":
+        models = [SparKer(seed=seed, sigma_final=w).fit(reference, data) for w in multi_widths(reference, seed)]
+        return [float(m.t_obs_) for m in models], models
     if method.startswith("sparker"):
         model = sparker(method, seed).fit(reference, data)
         return float(model.t_obs_), model
@@ -181,7 +198,10 @@ def statistic(method: str, reference, data, seed: int):
 
 def complete_test(method: str, reference, data, seed: int, n_toys: int):
     """One test as a user runs it, with the method's own calibration: (p-value, t_obs, calibration)."""
-    if method.startswith("sparker"):
+    if method == "sparker-multi":
+        configs = [{"sigma_final": w} for w in multi_widths(reference, seed)]
+        result = SparKer(seed=seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed, configs=configs).combined
+    elif method.startswith("sparker"):
         result = sparker(method, seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
     elif method == "fixed":
         result = fixed_centers_np_test(reference, data, n_centers=n_centers(data), n_toys=n_toys, seed=seed)
@@ -264,8 +284,14 @@ class Plan:
 
 def _row(case: Case, kind: str, n_signal: int, r: int, seed: int, method: str, t=np.nan, pvalue=np.nan,
          calibration: str = "", seconds=np.nan, share=np.nan) -> dict:
-    return dict(case=case.name, kind=kind, n_signal=n_signal, realisation=r, seed=seed, method=method, t=t,
-                pvalue=pvalue, calibration=calibration, seconds=seconds, top_kernel_signal_share=share)
+    """One CSV row. For "sparker-multi", ``t`` and ``share`` are lists (one per width), kept in
+    ``t_widths`` / ``share_widths`` as ';'-joined text; ``shared_pvalues`` sets t, p and the share."""
+    widths = isinstance(t, list)
+    join = lambda values: ";".join(repr(float(v)) for v in values) if widths else ""  # noqa: E731
+    return dict(case=case.name, kind=kind, n_signal=n_signal, realisation=r, seed=seed, method=method,
+                t=t[0] if widths else t, pvalue=pvalue, calibration=calibration, seconds=seconds,
+                top_kernel_signal_share=np.nan if widths else share, t_widths=join(t),
+                share_widths=join(share) if widths and isinstance(share, list) else "")
 
 
 def null_unit(case: Case, plan: Plan, shared: list) -> list[dict]:
@@ -295,7 +321,10 @@ def level_unit(case: Case, plan: Plan, methods, n_signal: int) -> list[dict]:
             else:
                 (pvalue, t, calibration), model = complete_test(m, reference, data, seed, plan.n_toys), None
             seconds = time.perf_counter() - start
-            share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
+            if isinstance(model, list):
+                share = [top_kernel_share(one, is_signal) for one in model] if n_signal else np.nan
+            else:
+                share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
             rows.append(_row(case, "test", n_signal, r, seed, m, t, pvalue, calibration, seconds, share))
         if n_signal == max(case.signals) and r < plan.timing_runs:
             for m in [m for m in methods if m in SHARED_NULL]:  # a complete test as a user runs it: run time only
@@ -305,13 +334,34 @@ def level_unit(case: Case, plan: Plan, methods, n_signal: int) -> list[dict]:
     return rows
 
 
+def _widths(text) -> np.ndarray:
+    return np.array([float(v) for v in str(text).split(";")])
+
+
 def shared_pvalues(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fill the p-values of the shared-null methods' tests from their case's null rows."""
+    """Fill the p-values of the shared-null methods' tests from their case's null rows.
+
+    "sparker-multi": each test's per-width t and the null draws' per-width t are combined by
+    ``combined_statistics`` (min p, the test row ranked among all of them); t becomes that combined
+    statistic, and the top-kernel share is the one of the width with the smallest p (the narrowest
+    on ties)."""
     for m in frame.method.unique():
-        null = frame[(frame.kind == "null") & (frame.method == m)].t.to_numpy()
+        null_rows = (frame.kind == "null") & (frame.method == m)
         tests = (frame.kind == "test") & (frame.method == m)
-        if null.size:
+        if not null_rows.any():
+            continue
+        if m != "sparker-multi":
+            null = frame.loc[null_rows, "t"].to_numpy()
             frame.loc[tests, "pvalue"] = [empirical_pvalue(t, null) for t in frame.loc[tests, "t"]]
+            continue
+        null = np.stack([_widths(v) for v in frame.loc[null_rows, "t_widths"]], axis=1)  # (widths, n_null)
+        for i in frame.index[tests]:
+            t = _widths(frame.at[i, "t_widths"])
+            stat, stat_null = combined_statistics(t, null, "minp")
+            frame.at[i, "t"], frame.at[i, "pvalue"] = stat, empirical_pvalue(stat, stat_null)
+            if isinstance(frame.at[i, "share_widths"], str) and frame.at[i, "share_widths"]:
+                best = int(np.argmin([empirical_pvalue(t[j], null[j]) for j in range(t.size)]))
+                frame.at[i, "top_kernel_signal_share"] = _widths(frame.at[i, "share_widths"])[best]
     return frame
 
 
@@ -389,6 +439,7 @@ def cost_table(frame: pd.DataFrame, methods, memory: dict) -> str:
         complete = rows[rows.kind == ("timing" if m in SHARED_NULL else "test")]
         seconds[m] = complete.seconds.median()
         fit = f"{rows[rows.kind != 'timing'].seconds.median():.2f}" if m in SHARED_NULL else "-"
+        fit += f" ({len(MULTI_FRACTIONS)} fits)" if m == "sparker-multi" else ""
         cells[m] = (rows[rows.kind == "test"].calibration.iloc[0], complete.calibration.iloc[0] if len(complete) else "-",
                     len(complete), fit)
     for m in methods:
@@ -405,20 +456,32 @@ def null_line(frame: pd.DataFrame, plan: Plan, methods) -> str:
     if not shared:
         return "No shared null (neither sparker nor fixed selected)."
     nulls = frame[frame.kind == "null"]
-    spread = "; ".join(f"{m}: median t_null {nulls[nulls.method == m].t.median():.3g}" for m in shared)
+    spread = "; ".join(f"{m}: median t_null {nulls[nulls.method == m].t.median():.3g}" for m in shared if m != "sparker-multi")
+    if "sparker-multi" in shared:
+        by_width = np.stack([_widths(v) for v in nulls[nulls.method == "sparker-multi"].t_widths])  # (n_null, widths)
+        spread += "; sparker-multi: median t_null " + " / ".join(f"{v:.3g}" for v in np.median(by_width, 0)) + \
+            " at sigma_final " + " / ".join(f"{f} x median" for f in MULTI_FRACTIONS)
     floor = 1.0 / (1 + plan.n_null)
+    multi = (f" (sparker-multi: one fit per width, {len(MULTI_FRACTIONS)}, whose p-values are combined by min p over the same "
+             f"null draws; beyond every null draw at one width only, its p can be up to {len(MULTI_FRACTIONS)} / "
+             f"(1 + {plan.n_null}))") if "sparker-multi" in shared else ""
     warn = f" NOTE: with {plan.n_null} null fits the smallest p is {floor:.3f} > alpha: these methods cannot reject." \
         if floor > ALPHA else ""
     return (f"Shared null ({', '.join(shared)}): {plan.n_null} no-signal draws of the case, one fit each (seeds "
             f"{NULL_SEED}-{NULL_SEED + plan.n_null - 1}); each realisation is one fit with p = (1 + #{{t_null >= t}}) / "
-            f"(1 + {plan.n_null}); {spread}.{warn}")
+            f"(1 + {plan.n_null}){multi}; {spread}.{warn}")
 
 
-def location_line(frame: pd.DataFrame) -> str:
-    tests = frame[(frame.kind == "test") & (frame.method == "sparker") & (frame.n_signal > 0)]
-    shares = tests.groupby("n_signal").top_kernel_signal_share.mean()
-    parts = [f"n_signal={k}: {v:.0%}" for k, v in shares.items()]
-    return "SparKer top kernel (single fit), mean share of its data members that are signal rows: " + ", ".join(parts)
+def location_line(frame: pd.DataFrame, methods) -> str:
+    lines = []
+    for m in [m for m in methods if m.startswith("sparker")]:
+        tests = frame[(frame.kind == "test") & (frame.method == m) & (frame.n_signal > 0)]
+        shares = tests.groupby("n_signal").top_kernel_signal_share.mean()
+        parts = [f"n_signal={k}: {v:.0%}" for k, v in shares.items()]
+        which = ", the width with the smallest p" if m == "sparker-multi" else ""
+        name = "SparKer" if m == "sparker" else m
+        lines.append(f"{name} top kernel (single fit{which}), mean share of its data members that are signal rows: " + ", ".join(parts))
+    return "\n\n".join(lines)
 
 
 def speed_ratio(n_ref: int, n_data: int, d: int = 384) -> str:
@@ -544,7 +607,7 @@ def main() -> None:
         f"bench_compare.py, {stamp}, mode: {mode}",
         f"realisations per signal level: {plan.n_real} (fresh draws / re-splits); shared null of {', '.join(m for m in methods if m in SHARED_NULL)}: "
         f"{plan.n_null} no-signal fits per case; permutations of mmd, mmd-agg, knn: {plan.n_toys}; c2st: exact binomial "
-        f"test of held-out accuracy; complete tests timed for sparker and fixed: {plan.timing_runs} per case with "
+        f"test of held-out accuracy; complete tests timed for {' and '.join(m for m in methods if m in SHARED_NULL)}: {plan.timing_runs} per case with "
         f"{plan.n_toys} toys; alpha = {ALPHA}",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"with {torch.get_num_threads()} threads in each of {args.jobs} job(s); load average before: {os.getloadavg()[0]:.1f}",
@@ -572,7 +635,7 @@ def main() -> None:
         memory = results.get((case.name, "memory"), {})
         text = "\n".join([f"\n## {case.name}  sizes {case.sizes}", "", null_line(frame, plan, methods), "",
                           "Rejection rate at alpha = 0.05 [95% CI]:", "", power_table(frame, methods), "",
-                          cost_table(frame, methods, memory), "", location_line(frame)])
+                          cost_table(frame, methods, memory), "", location_line(frame, methods)])
         print(text, flush=True)
         report.append(text)
         sections.append((case.name, text))

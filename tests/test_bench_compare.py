@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +65,29 @@ def test_null_seeds_are_disjoint_from_every_realisation_seed():
     bench = _bench()
     largest = max(s for quick in (True, False) for case in bench.cases(quick) for s in case.signals)
     assert bench.realisation_seed(largest, bench.MAX_REALISATIONS - 1) < bench.NULL_SEED
+
+
+def test_multi_width_pvalues_combine_each_test_with_the_shared_null():
+    """A "sparker-multi" test row gets the min-p combination of its per-width t over the null draws'
+    per-width t, ranked among all of them, and the top-kernel share of its most significant width."""
+    bench = _bench()
+    from sparker_core import empirical_pvalue
+    from sparker_core.calibration import combined_statistics
+
+    case = bench.Case("toy", (0, 5), {})
+    rng = np.random.default_rng(0)
+    null = rng.normal(size=(20, 3))
+    rows = [bench._row(case, "null", 0, j, j, "sparker-multi", t=list(null[j])) for j in range(20)]
+    rows.append(bench._row(case, "test", 5, 0, 0, "sparker-multi", t=[9.0, 9.5, 9.0], share=[0.1, 0.8, 0.3]))
+    rows.append(bench._row(case, "test", 0, 1, 1, "sparker-multi", t=[0.1, 0.2, 0.3], share=np.nan))
+    rows.append(bench._row(case, "test", 5, 2, 2, "sparker-multi", t=[0.0, 9.0, 0.0], share=[0.1, 0.8, 0.3]))
+    frame = bench.shared_pvalues(pd.DataFrame(rows))
+    loud, quiet, middle = frame[frame.kind == "test"].itertuples()
+    stat, stat_null = combined_statistics(np.array([9.0, 9.5, 9.0]), null.T, "minp")
+    assert loud.pvalue == pytest.approx(empirical_pvalue(stat, stat_null)) and loud.t == pytest.approx(stat)
+    assert loud.pvalue == pytest.approx(1 / 21)  # beyond every null draw at every width
+    assert loud.top_kernel_signal_share == pytest.approx(0.1)  # the smallest p, all equal: the narrowest width
+    assert 1 / 21 < quiet.pvalue <= 1 and np.isnan(quiet.top_kernel_signal_share)
+    assert middle.top_kernel_signal_share == pytest.approx(0.8)  # the width that gave the smallest p
+    assert middle.pvalue <= 3 / 21  # leading at one width ties with the null draws that lead at the others
+    assert (frame[frame.kind == "null"].t.to_numpy() == null[:, 0]).all()  # null rows keep the narrowest width's t
