@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
-from bench_compare import ALPHA, cases, generate, realisation_seed, set_threads
-from sparker_core import clopper_pearson
+from bench_compare import ALPHA, cases, generate, rate, realisation_seed, set_threads
 from sparker_core.baselines import mmd_permutation_test
 
 
@@ -44,11 +42,10 @@ def main() -> None:
             reference, data, _ = generate(known[name], seed, 0)
             result = mmd_permutation_test(reference, data, n_permutations=args.n_permutations, bandwidth="aggregate", seed=seed)
             pvalues.append(result.pvalue)
-        rejected = np.asarray(pvalues) <= ALPHA
-        for n in sorted({min(50, rejected.size), rejected.size}):
-            k = int(rejected[:n].sum())
-            low, high = clopper_pearson(k, n)
-            print(f"| {name} | first {n} | {k} | {k / n:.3f} [{low:.3f}, {high:.3f}] |", flush=True)
+        for n in sorted({min(50, len(pvalues)), len(pvalues)}):
+            share, low, high = rate(pvalues[:n])
+            k = round(share * n)
+            print(f"| {name} | first {n} | {k} | {share:.3f} [{low:.3f}, {high:.3f}] |", flush=True)
         print(f"  ({name}: {time.perf_counter() - start:.0f} s)", flush=True)
 
 
