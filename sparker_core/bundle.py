@@ -3,9 +3,11 @@
 Files (no pickle anywhere):
     manifest.json    config, seeds, versions, input files and their sha256, t_obs, p, Z, CI,
                      and the sha256 of every other file of the bundle
-    null.npy         null t-values of the toys, float64
-    model.npz        the fitted kernels in working space (centres, amplitudes, sigma) and the
-                     preprocessing (mean, scale): enough to recompute t_obs from the inputs
+    null.npy         null statistics of the toys, float64: shape (n_toys,) for one width; for a
+                     multi-scale fit (1 + n_scales, n_toys), the combined min-p statistic in row 0
+                     and each scale's t below it, so verify recomputes the combination
+    model.npz        the fitted kernels of the shown scale in working space (centres, amplitudes,
+                     sigma) and the preprocessing (mean, scale): enough to recompute its t from the inputs
     history.npz      snapshots of training (epoch, sigma, loss, t, centres, amplitudes), for replay
     kernels.parquet  the explain() table, one row per kernel
     points.parquet   every reference and data point: split, row, score f(x), kernel, metadata
@@ -27,13 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .calibration import TestResult, make_result
+from .calibration import MultiScaleResult, TestResult, combined_statistics, make_result
 from .estimator import Snapshot
 from .kernels import augment_pool, evaluate
 from .loss import np_loss, role_weights, t_from_loss
 
 FORMAT = "sparker-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: multi-scale results (2-D null.npy, result.t_fit, result.scales)
 FILES = ("null.npy", "model.npz", "history.npz", "kernels.parquet", "points.parquet")
 _OWN_COLUMNS = ("split", "row", "score", "kernel")
 
@@ -86,7 +88,7 @@ def _kernels_table(kernels: pd.DataFrame) -> pd.DataFrame:
 def save_bundle(
     path,
     model,
-    result: TestResult,
+    result: TestResult | MultiScaleResult,
     reference: np.ndarray,
     data: np.ndarray,
     inputs: dict,
@@ -107,7 +109,9 @@ def save_bundle(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         kernels = model.explain()
-        np.save(staging / "null.npy", np.asarray(result.null_distribution, dtype=np.float64), allow_pickle=False)
+        multi = isinstance(result, MultiScaleResult)
+        null = [result.null_distribution] + ([r.null_distribution for r in result.per_config] if multi else [])
+        np.save(staging / "null.npy", np.asarray(np.stack(null) if multi else null[0], dtype=np.float64), allow_pickle=False)
         centers_work = (model.centers_ - model.reference_mean_) / model.reference_scale_
         np.savez(
             staging / "model.npz",
@@ -155,6 +159,10 @@ def save_bundle(
                 "n_toys": result.n_toys,
                 "n_toys_requested": result.n_toys_requested,
                 "method": result.method,
+                "t_fit": model.t_obs_,  # t of the saved kernels (the shown scale)
+                "scale": model.scale_ if multi else None,
+                "scales": [{"label": r.label, "t_obs": r.t_obs, "pvalue": r.pvalue, "method": r.method} for r in result.per_config]
+                if multi else [],
                 "extrapolated": None if tail is None else {
                     "note": "gamma fit of the null toys, extrapolated; not an empirical p-value",
                     "pvalue": tail.pvalue, "zscore": tail.zscore, "ks_pvalue": tail.ks_pvalue,
@@ -186,7 +194,7 @@ class ResultBundle:
 
     path: Path
     manifest: dict  # manifest.json as a dict
-    result: TestResult  # rebuilt from t_obs and the null toys
+    result: TestResult | MultiScaleResult  # rebuilt from t_obs and the null toys
     kernels: pd.DataFrame  # the explain() table
     points: pd.DataFrame  # split, row, score, kernel and the metadata of every point
     history: tuple[Snapshot, ...]  # training snapshots, centres in input space
@@ -234,7 +242,11 @@ def load_bundle(path) -> ResultBundle:
     model = np.load(folder / "model.npz", allow_pickle=False)
     history = np.load(folder / "history.npz", allow_pickle=False)
     res = manifest["result"]
-    result = make_result(res["t_obs"], null, res["method"], res["n_toys_requested"])
+    result = make_result(res["t_obs"], null[0] if null.ndim == 2 else null, res["method"], res["n_toys_requested"])
+    if null.ndim == 2:
+        per_scale = tuple(make_result(s["t_obs"], row, s["method"], res["n_toys_requested"], s["label"])
+                          for s, row in zip(res["scales"], null[1:]))
+        result = MultiScaleResult(combined=result, per_config=per_scale)
     mean, scale = model["mean"], model["scale"]
     snapshots = tuple(
         Snapshot(
@@ -306,8 +318,19 @@ def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1
             f"bundle {bundle.path}: p-value recomputed from the null toys is {bundle.result.pvalue:.6g}, the manifest says {res['pvalue']:.6g}."
         )
     passed.append(f"p-value from {bundle.result.n_toys} toys")
+    t_fit = res["t_obs"]
+    if isinstance(bundle.result, MultiScaleResult):
+        scales = bundle.result.per_config
+        stat, stat_null = combined_statistics([r.t_obs for r in scales], np.stack([r.null_distribution for r in scales]), "minp")
+        if not (np.isclose(stat, res["t_obs"], rtol=1e-12) and np.allclose(stat_null, bundle.result.null_distribution, rtol=1e-12)):
+            raise ValueError(f"bundle {bundle.path}: the combined statistic recomputed from the {len(scales)} scales' t and toys "
+                             "does not match the saved one.")
+        t_fit = scales[res["scale"]].t_obs
+        if not np.isclose(res["t_fit"], t_fit, rtol=1e-12):
+            raise ValueError(f"bundle {bundle.path}: the saved kernels' t {res['t_fit']:.6g} is not scale {res['scale']}'s t {t_fit:.6g}.")
+        passed.append(f"combined min-p statistic of {len(scales)} scales recomputed from their t and toys")
     t_new = recompute_t(bundle, reference, data)
-    if not np.isclose(t_new, res["t_obs"], rtol=rtol, atol=1e-6):
-        raise ValueError(f"bundle {bundle.path}: t_obs recomputed from the saved kernels is {t_new:.6g}, the manifest says {res['t_obs']:.6g}.")
-    passed.append(f"t_obs recomputed from the saved kernels and inputs ({t_new:.6g})")
+    if not np.isclose(t_new, t_fit, rtol=rtol, atol=1e-6):
+        raise ValueError(f"bundle {bundle.path}: t recomputed from the saved kernels is {t_new:.6g}, the manifest says {t_fit:.6g}.")
+    passed.append(f"t of the saved kernels recomputed from the inputs ({t_new:.6g})")
     return passed

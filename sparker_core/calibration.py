@@ -90,11 +90,31 @@ class TestResult:
 
 @dataclass(frozen=True)
 class MultiScaleResult:
-    """Aggregated significance over several configurations calibrated on the same toys."""
+    """Aggregated significance over several configurations (scales) calibrated on the same toys.
+
+    The p-value, its interval, Z, t_obs and the null are those of the combined statistic, so a
+    multi-scale result reads like a ``TestResult``; ``per_config`` holds each scale's own result
+    and ``scale`` the index of the one with the smallest p-value (the scale that detected).
+    """
 
     combined: TestResult  # -log(min p) or Fisher's -2 sum log p, calibrated on the toys (combined_statistics)
     per_config: tuple[TestResult, ...]  # one result per configuration, same toys
     configs: tuple[dict, ...] = field(default_factory=tuple)  # resolved overrides of each configuration
+
+    @property
+    def scale(self) -> int:
+        """Index of the configuration with the smallest p-value; ties go to the larger standardised t."""
+        def key(j):
+            r = self.per_config[j]
+            null = r.null_distribution
+            spread = float(null.std()) if null.size > 1 and null.std() > 0 else 1.0
+            return (r.pvalue, -(r.t_obs - float(np.median(null)) if null.size else 0.0) / spread)
+        return min(range(len(self.per_config)), key=key)
+
+    def __getattr__(self, name):  # pvalue, pvalue_ci, zscore, t_obs, null_distribution, n_toys, ... of `combined`
+        if name in TestResult.__dataclass_fields__ or name in ("n_toys", "complete", "n_exceeding"):
+            return getattr(self.combined, name)
+        raise AttributeError(name)
 
 
 def empirical_pvalue(t_obs: float, null: np.ndarray) -> float:
@@ -192,16 +212,16 @@ def _points(design: _Design) -> torch.Tensor:
     return design.pool_aug[:, : design.n_features]
 
 
-def _observed_roles(design: _Design, n_kernels: int, init: str = "random", sigma_final: float = 0.0):
-    """(A, B, initial centre rows) of the observed fit; the same rule as ``SparKer.fit_iter``."""
+def _observed_roles(design: _Design, n_kernels: int, init: str = "random", sigma_finals=(0.0,)):
+    """(A, B, initial centre rows (len(sigma_finals), M)) of the observed fit; the rule of ``SparKer.fit_iter``."""
     data_rows = design.n_reference + np.arange(design.n_data)
     a, b = _weights(design, design.fit_rows, data_rows)
     rng = np.random.default_rng(design.observed_seed)
-    return a, b, initial_rows(_points(design), a, b, design.fit_rows, data_rows, n_kernels, init, rng, sigma_final)
+    return a, b, initial_rows(_points(design), a, b, design.fit_rows, data_rows, n_kernels, init, rng, sigma_finals)
 
 
-def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random", sigma_final: float = 0.0):
-    """(A, B, initial centre rows) of toy ``toy``: a function of (seed, toy) alone."""
+def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random", sigma_finals=(0.0,)):
+    """(A, B, initial centre rows (len(sigma_finals), M)) of toy ``toy``: a function of (seed, toy) alone."""
     rng = _rng(design.seed, 0, toy)
     if design.method == "permutation":
         order = rng.permutation(design.n_reference + design.n_data)
@@ -216,19 +236,23 @@ def _toy_roles(design: _Design, toy: int, n_kernels: int, init: str = "random", 
         a, b = _weights(design, design.fit_rows, data_rows, scale_to=float(design.n_data))
         ref_rows = design.fit_rows
     rng = _rng(design.seed, 1, toy)
-    return a, b, initial_rows(_points(design), a, b, ref_rows, data_rows, n_kernels, init, rng, sigma_final)
+    return a, b, initial_rows(_points(design), a, b, ref_rows, data_rows, n_kernels, init, rng, sigma_finals)
 
 
-def _train_columns(design: _Design, roles, sigmas: np.ndarray, config: SparKerConfig) -> np.ndarray:
-    """Train one fit per column; roles: list of (A, B, initial rows); sigmas: (E+1, n_columns)."""
+def _train_columns(design: _Design, roles, scales: list, config: SparKerConfig) -> np.ndarray:
+    """t of one fit per (role, scale): roles, a list of (A, B, initial rows (len(scales), M));
+    scales, the ``_Scale``s trained from each role's rows, all in one batched program.
+    Returns an array of shape (len(scales), len(roles))."""
     dtype, device = design.pool_aug.dtype, design.pool_aug.device
     as_tensor = lambda x: torch.as_tensor(np.asarray(x), dtype=dtype, device=device)  # noqa: E731
-    a = as_tensor(np.stack([r[0] for r in roles], axis=1))  # (N, k)
-    b = as_tensor(np.stack([r[1] for r in roles], axis=1))  # (N, k)
-    rows = torch.as_tensor(np.stack([r[2] for r in roles]), device=device)  # (k, M)
-    centers = design.pool_aug[rows][:, :, : design.n_features]  # (k, M, d)
+    k = len(scales)
+    a = as_tensor(np.repeat(np.stack([r[0] for r in roles], axis=1), k, axis=1))  # (N, T) role-major, scale-minor
+    b = as_tensor(np.repeat(np.stack([r[1] for r in roles], axis=1), k, axis=1))  # (N, T)
+    rows = torch.as_tensor(np.concatenate([r[2] for r in roles]), device=device)  # (T, M)
+    centers = design.pool_aug[rows][:, :, : design.n_features]  # (T, M, d)
+    sigmas = np.tile(np.stack([s.sigmas for s in scales], axis=1), (1, len(roles)))  # (E+1, T)
     *_, last = train_iter(design.pool_aug, a, b, centers, as_tensor(sigmas), config, every=None)
-    return last.t
+    return last.t.reshape(len(roles), k).T
 
 
 # --------------------------------------------------------------------------------- driver
@@ -241,9 +265,13 @@ class _Scale:
 
 
 def _resolve_scales(model, configs: Sequence[dict] | None) -> list[_Scale]:
-    base: SparKerConfig = model._problem.config
-    if configs is None:
-        return [_Scale("fitted", {}, base, model._problem.sigmas)]
+    problem = model._problem
+    base: SparKerConfig = problem.config
+    if configs is None:  # the fitted scales (one, or the ladder of a multi-scale fit)
+        if problem.n_scales == 1:
+            return [_Scale("fitted", {}, base, problem.sigmas[:, 0])]
+        return [_Scale(f"sigma_final={c.sigma_final:.4g}", {"sigma_final": c.sigma_final}, c, problem.sigmas[:, j])
+                for j, c in enumerate(problem.configs)]
     if len(configs) < 1:
         raise ValueError("`configs` must hold at least one configuration; got an empty list.")
     scales = []
@@ -394,36 +422,39 @@ def calibrate_iter(
     scales = _resolve_scales(model, configs)
     design = _design(model, method, seed, poisson)
 
-    # observed t per configuration, through the same training code as the toys
+    multi = len(scales) > 1 or configs is not None
+    # observed t per configuration: the fit's own, or through the same training code as the toys
     if configs is None and method == "permutation":
-        t_obs = np.array([model.t_obs_])
+        t_obs = np.asarray(model.t_scales_, dtype=float)
     else:
-        t_obs = np.array(
-            [_train_columns(design, [_observed_roles(design, s.config.n_kernels, s.config.init, s.config.sigma_final)], s.sigmas[:, None], s.config)[0]
-             for s in scales]
-        )
+        t_obs = np.zeros(len(scales))
+        for group in _group_by_kernels(scales):
+            roles = _observed_roles(design, *_start_rule(scales, group))
+            t_obs[group] = _train_columns(design, [roles], [scales[j] for j in group], scales[group[0]].config)[:, 0]
     null = np.zeros((len(scales), 0))
     for start in range(0, n_toys, batch):
         toys = range(start, min(start + batch, n_toys))
         done = np.zeros((len(scales), len(toys)))
-        for groups in _group_by_starts(scales):
-            config = scales[groups[0]].config
-            roles = [_toy_roles(design, toy, config.n_kernels, config.init, config.sigma_final) for toy in toys]
-            for j in groups:
-                sigmas = np.repeat(scales[j].sigmas[:, None], len(toys), axis=1)
-                done[j] = _train_columns(design, roles, sigmas, scales[j].config)
+        for group in _group_by_kernels(scales):
+            roles = [_toy_roles(design, toy, *_start_rule(scales, group)) for toy in toys]
+            done[group] = _train_columns(design, roles, [scales[j] for j in group], scales[group[0]].config)
         null = np.concatenate([null, done], axis=1)
-        yield _assemble(scales, t_obs, null, method, n_toys, combine, configs is not None)
+        yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
 
 
-def _group_by_starts(scales: list[_Scale]) -> list[list[int]]:
-    """Scales whose toys share roles and initial centres: same n_kernels (and, with ``init="excess"``,
-    whose spread is in units of sigma_final, the same sigma_final)."""
+def _group_by_kernels(scales: list[_Scale]) -> list[list[int]]:
+    """Scales whose toys share roles and one neighbour search: the same n_kernels and init (their
+    starts differ only by the spread, in units of each scale's sigma_final)."""
     groups: dict[tuple, list[int]] = {}
     for j, scale in enumerate(scales):
-        c = scale.config
-        groups.setdefault((c.n_kernels, c.init, c.sigma_final if c.init == "excess" else None), []).append(j)
+        groups.setdefault((scale.config.n_kernels, scale.config.init), []).append(j)
     return list(groups.values())
+
+
+def _start_rule(scales: list[_Scale], group: list[int]) -> tuple:
+    """(n_kernels, init, sigma_finals) of a group of scales: the arguments of the roles' starts."""
+    config = scales[group[0]].config
+    return config.n_kernels, config.init, [scales[j].config.sigma_final for j in group]
 
 
 def _assemble(scales, t_obs, null, method, n_toys, combine, multi):

@@ -45,18 +45,26 @@ def _describe(meta: pd.DataFrame | None, row: int, width: int = 90) -> str:
 
 
 def print_summary(result: dict, kernels: pd.DataFrame, data_meta: pd.DataFrame | None, n_exemplars: int = 3) -> None:
+    """The result, then the regions in ``explain``'s ranking, with exemplars of the top 3 excess regions."""
     low, high = result["pvalue_ci"]
-    print(f"t_obs = {result['t_obs']:.2f}   p = {result['pvalue']:.4g} (95% CI {low:.3g}-{high:.3g}, "
+    scales = result.get("scales") or []
+    what = f"min-p statistic over {len(scales)} widths" if scales else "t_obs"
+    print(f"{what} = {result['t_obs']:.2f}   p = {result['pvalue']:.4g} (95% CI {low:.3g}-{high:.3g}, "
           f"{result['n_toys']} toys, {result['method']})   Z = {result['zscore']:.2f}")
+    for j, scale in enumerate(scales):
+        shown = "   <- shown below (smallest p)" if j == result.get("scale") else ""
+        print(f"  {scale['label']}: t = {scale['t_obs']:.2f}, p = {scale['pvalue']:.4g}{shown}")
     ext = result.get("extrapolated")
     if ext:
         print(f"extrapolated (gamma fit of the null, KS p = {ext['ks_pvalue']:.2f}): p ~ {ext['pvalue']:.3g}, Z ~ {ext['zscore']:.2f}")
-    print(f"\nkernels ranked by contribution to t ({int(kernels['active'].sum())} of {len(kernels)} active):")
-    print(f"{'kernel':>6} {'ampl.':>6} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8}")
-    for rank, row in enumerate(kernels.itertuples()):
-        print(f"{row.kernel:>6} {row.amplitude:>6.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
+    print(f"\nregions, excesses first, each by its contribution to t ({int(kernels['active'].sum())} of {len(kernels)} active):")
+    print(f"{'kernel':>6} {'kind':>8} {'ampl.':>6} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8}")
+    excess_rank = 0
+    for row in kernels.itertuples():
+        print(f"{row.kernel:>6} {row.kind:>8} {row.amplitude:>6.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
               f"{row.significance:>7.1f} {row.delta_t:>8.1f}")
-        if rank < 3:
+        if row.kind == "excess" and excess_rank < 3:
+            excess_rank += 1
             for index in list(row.exemplars_top_score)[:n_exemplars]:
                 print(f"{'':>8}- {_describe(data_meta, int(index))}")
 
@@ -154,13 +162,13 @@ def demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = SparKer(n_kernels=args.n_kernels, seed=args.seed).fit(reference, data)
     result = model.calibrate(n_toys=args.n_toys, seed=args.seed)
-    print(f"fit + {args.n_toys} toys in {time.perf_counter() - start:.1f} s: t = {model.t_obs_:.1f}, "
-          f"p = {result.pvalue:.3g}, Z = {result.zscore:.2f}")
+    print(f"fit + {args.n_toys} toys in {time.perf_counter() - start:.1f} s: p = {result.pvalue:.3g}, "
+          f"Z = {result.zscore:.2f}; shown: sigma_final {model.sigma_final_:.3g}, t = {model.t_obs_:.1f}")
     table = model.explain()
-    print(f"\n{'kernel':>6} {'amplitude':>9} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8} {'planted':>8}")
+    print(f"\n{'kernel':>6} {'kind':>8} {'amplitude':>9} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8} {'planted':>8}")
     for row in table.itertuples():
         planted = f"{np.mean(row.members_data < args.anomalies):.0%}" if len(row.members_data) else "-"
-        print(f"{row.kernel:>6} {row.amplitude:>9.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
+        print(f"{row.kernel:>6} {row.kind:>8} {row.amplitude:>9.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
               f"{row.significance:>7.1f} {row.delta_t:>8.1f} {planted:>8}")
     return 0
 

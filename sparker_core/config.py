@@ -15,12 +15,15 @@ DTYPES = ("float32", "float64")
 INITS = ("excess", "random")
 
 # sigma_init="auto" is the median (50th percentile) of the pairwise distances of a reference
-# subsample; sigma_final="auto" is AUTO_SIGMA_FINAL_FRACTION times that median. A fraction of the
-# median, not a low percentile: in high dimension pairwise distances concentrate (for MiniLM
-# sentence embeddings even the 0.1th percentile is 0.7 of the median), so low percentiles are not
-# local there, while in low dimension 0.35 x median is close to the 1st-5th percentile.
-# Measured by benchmarks/bench_samples.py and benchmarks/bench_quality.py (see README).
+# subsample. sigma_final="auto" is a ladder of final widths, AUTO_SIGMA_FINAL_FRACTIONS times that
+# median, fitted together and combined by the calibrated minimum p-value: no single width suits a
+# compact bump (about 0.2 x median) and a topic cluster of sentence embeddings (0.6-1.0 x median).
+# Fractions of the median, not low percentiles: in high dimension pairwise distances concentrate
+# (for MiniLM sentence embeddings even the 0.1th percentile is 0.7 of the median).
+# Chosen on the tuning half of the evaluation panel (benchmarks/panel, README "Choosing the defaults").
 AUTO_SIGMA_INIT_PERCENTILE = 50.0
+AUTO_SIGMA_FINAL_FRACTIONS = (0.2, 0.45, 0.9)
+# The single width of the fixed-centre baseline's sigma="auto" and of "auto" in `configs`.
 AUTO_SIGMA_FINAL_FRACTION = 0.35
 # Size of the reference subsample those percentiles are computed on.
 AUTO_SIGMA_SUBSAMPLE = 1000
@@ -111,6 +114,11 @@ def distance_percentiles(reference: np.ndarray, seed: int, percentiles, mean=0.0
 
 
 def auto_sigmas(reference: np.ndarray, seed: int, mean=0.0, scale=1.0) -> tuple[float, float]:
-    """(sigma_init, sigma_final): the median pairwise reference distance, and 0.35 times it."""
+    """(sigma_init, one final width): the median pairwise reference distance, and 0.35 times it."""
     median = float(distance_percentiles(reference, seed, [AUTO_SIGMA_INIT_PERCENTILE], mean, scale)[0])
     return median, AUTO_SIGMA_FINAL_FRACTION * median
+
+
+def auto_ladder(median: float) -> tuple[float, ...]:
+    """The final widths of sigma_final="auto": AUTO_SIGMA_FINAL_FRACTIONS times the median distance."""
+    return tuple(f * median for f in AUTO_SIGMA_FINAL_FRACTIONS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,9 @@ from .config import (
     PREPROCESSINGS,
     SCHEDULES,
     SparKerConfig,
-    auto_sigmas,
+    AUTO_SIGMA_INIT_PERCENTILE,
+    auto_ladder,
+    distance_percentiles,
     check_choice,
     check_int,
     check_positive,
@@ -48,7 +50,7 @@ class Snapshot:
 class PreparedProblem:
     """Inputs of a fit moved to working space and to the device; shared by fits and toys."""
 
-    config: SparKerConfig
+    configs: tuple[SparKerConfig, ...]  # one per final width ("scale"); they differ in sigma_final only
     device: torch.device
     dtype: torch.dtype
     mean: np.ndarray  # (d,) reference mean subtracted from every point
@@ -57,7 +59,16 @@ class PreparedProblem:
     n_reference: int  # N_R
     reference_weight: np.ndarray | None  # (N_R,) user weights or None
     data_weight: np.ndarray | None  # (N_D,) user weights or None
-    sigmas: np.ndarray  # (max_epochs + 1,) width schedule
+    sigmas: np.ndarray  # (max_epochs + 1, n_scales) width schedule of each scale
+
+    @property
+    def config(self) -> SparKerConfig:
+        """The settings every scale shares (its sigma_final is that of scale 0)."""
+        return self.configs[0]
+
+    @property
+    def n_scales(self) -> int:
+        return len(self.configs)
 
     @property
     def n_features(self) -> int:
@@ -81,6 +92,24 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("`device` is 'cuda' but CUDA is not available on this machine.")
     return torch.device(device)
+
+
+def _is_single(sigma_final) -> bool:
+    return isinstance(sigma_final, str) or not isinstance(sigma_final, (list, tuple, np.ndarray))
+
+
+def _check_sigma_final(sigma_final) -> None:
+    """A positive number, 'auto' (the ladder of AUTO_SIGMA_FINAL_FRACTIONS), or a list of those."""
+    if _is_single(sigma_final):
+        check_positive("sigma_final", sigma_final, allow_auto=True)
+        return
+    widths = list(sigma_final)
+    if not widths:
+        raise ValueError("`sigma_final` must be a positive number, 'auto' or a non-empty list of them; got an empty list.")
+    for width in widths:
+        if not _is_single(width):
+            raise ValueError(f"`sigma_final` must be a positive number, 'auto' or a list of them; got a nested {width!r}.")
+        check_positive("sigma_final", width, allow_auto=True)
 
 
 class SparKer:
@@ -154,7 +183,7 @@ class SparKer:
     def _check_params(self) -> None:
         check_int("n_kernels", self.n_kernels, 1)
         check_positive("sigma_init", self.sigma_init, allow_auto=True)
-        check_positive("sigma_final", self.sigma_final, allow_auto=True)
+        _check_sigma_final(self.sigma_final)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_positive("anneal_fraction", self.anneal_fraction)
         if self.anneal_fraction > 1:
@@ -192,17 +221,20 @@ class SparKer:
         scale = np.where(std > 0, std, 1.0) if self.preprocessing == "standardize" else np.ones_like(std)
         dtype = getattr(torch, self.dtype)
         pool_aug = augment_pool([reference, data], mean, scale, dtype, device)
-        auto = auto_sigmas(reference, self.seed, mean, scale) if "auto" in (self.sigma_init, self.sigma_final) else None
-        sigma_init = auto[0] if self.sigma_init == "auto" else float(self.sigma_init)
-        sigma_final = auto[1] if self.sigma_final == "auto" else float(self.sigma_final)
-        if self.schedule != "constant" and sigma_final > sigma_init:
+        widths = [self.sigma_final] if _is_single(self.sigma_final) else list(self.sigma_final)
+        median = None
+        if self.sigma_init == "auto" or "auto" in widths:
+            median = float(distance_percentiles(reference, self.seed, [AUTO_SIGMA_INIT_PERCENTILE], mean, scale)[0])
+        sigma_init = median if self.sigma_init == "auto" else float(self.sigma_init)
+        finals = [f for w in widths for f in (auto_ladder(median) if w == "auto" else (float(w),))]
+        if self.schedule != "constant" and max(finals) > sigma_init:
             raise ValueError(
-                f"`sigma_final` must not exceed `sigma_init` when annealing; got {sigma_final:.6g} > {sigma_init:.6g}."
+                f"`sigma_final` must not exceed `sigma_init` when annealing; got {max(finals):.6g} > {sigma_init:.6g}."
             )
-        config = SparKerConfig(
+        base = SparKerConfig(
             n_kernels=int(self.n_kernels),
             sigma_init=sigma_init,
-            sigma_final=sigma_final,
+            sigma_final=finals[0],
             schedule=self.schedule,
             anneal_fraction=float(self.anneal_fraction),
             sparsity=float(self.sparsity),
@@ -216,8 +248,9 @@ class SparKer:
             active_threshold=float(self.active_threshold),
             init=self.init,
         )
+        sigmas = [sigma_schedule(sigma_init, f, self.schedule, int(self.max_epochs), float(self.anneal_fraction)) for f in finals]
         return PreparedProblem(
-            config=config,
+            configs=tuple(replace(base, sigma_final=f) for f in finals),
             device=device,
             dtype=dtype,
             mean=mean,
@@ -226,7 +259,7 @@ class SparKer:
             n_reference=reference.shape[0],
             reference_weight=reference_weight,
             data_weight=data_weight,
-            sigmas=sigma_schedule(sigma_init, sigma_final, self.schedule, int(self.max_epochs), float(self.anneal_fraction)),
+            sigmas=np.stack(sigmas, axis=1),
         )
 
     # ----------------------------------------------------------------------------- fitting
@@ -240,48 +273,68 @@ class SparKer:
         """
         check_int("every", every, 1)
         problem = self.prepare(reference, data, reference_weight, data_weight)
-        config = problem.config
-        n_ref = problem.n_reference
-        pool_aug = problem.pool_aug
-        a, b = role_weights(n_ref, problem.data.shape[0], problem.reference_weight, problem.data_weight)
-        as_column = lambda w: torch.as_tensor(w, dtype=problem.dtype, device=problem.device)[:, None]  # noqa: E731
-        start = initial_rows(problem.pool_aug[:, : problem.n_features], a, b, np.arange(n_ref),
-                             n_ref + np.arange(problem.data.shape[0]), config.n_kernels, config.init,
-                             np.random.default_rng(self.seed), config.sigma_final) - n_ref
-        sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)[:, None]
-
-        weights = (as_column(a), as_column(b))
-        for batch in train_iter(pool_aug, *weights, problem.data[start][None], sigmas, config, every):
+        config, n_scales = problem.config, problem.n_scales
+        n_ref, n_data = problem.n_reference, problem.data.shape[0]
+        a, b = role_weights(n_ref, n_data, problem.reference_weight, problem.data_weight)
+        columns = lambda w: torch.as_tensor(np.repeat(w[:, None], n_scales, 1), dtype=problem.dtype, device=problem.device)  # noqa: E731
+        start = initial_rows(problem.pool_aug[:, : problem.n_features], a, b, np.arange(n_ref), n_ref + np.arange(n_data),
+                             config.n_kernels, config.init, np.random.default_rng(self.seed),
+                             [c.sigma_final for c in problem.configs]) - n_ref  # (K, M)
+        sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)  # (E + 1, K)
+        shown = n_scales // 2
+        for batch in train_iter(problem.pool_aug, columns(a), columns(b), problem.data[start], sigmas, config, every):
             if batch.epoch == 0:  # the previous fit stays intact until the new one has a snapshot
-                self._problem, self._weights, self.history_ = problem, (weights[0][:, 0], weights[1][:, 0]), []
-            snap = Snapshot(
-                epoch=batch.epoch,
-                sigma=float(batch.sigma[0]),
-                loss=float(batch.loss[0]),
-                t=float(batch.t[0]),
-                centers=batch.centers[0] * problem.scale + problem.mean,
-                amplitudes=batch.amplitudes[0].astype(np.float64),
-            )
-            self._set_state(batch.centers[0], snap)
+                self._problem = problem
+                self._weights = tuple(torch.as_tensor(w, dtype=problem.dtype, device=problem.device) for w in (a, b))
+                self._histories = [[] for _ in range(n_scales)]
+            for j in range(n_scales):
+                self._histories[j].append(Snapshot(
+                    epoch=batch.epoch,
+                    sigma=float(batch.sigma[j]),
+                    loss=float(batch.loss[j]),
+                    t=float(batch.t[j]),
+                    centers=batch.centers[j] * problem.scale + problem.mean,
+                    amplitudes=batch.amplitudes[j].astype(np.float64),
+                ))
+            self._centers_scales = batch.centers
+            self.t_scales_ = batch.t.astype(np.float64)
+            self.sigma_finals_ = np.array([c.sigma_final for c in problem.configs])
             self.stopped_early_ = batch.epoch < config.max_epochs
-            yield snap
+            self.show_scale(shown)
+            yield self.history_[-1]
 
-    def _set_state(self, centers_work: np.ndarray, snap: Snapshot) -> None:
-        self._centers_work = centers_work
-        self.history_.append(snap)
+    def show_scale(self, scale: int) -> SparKer:
+        """Make scale ``scale`` (an index into ``sigma_finals_``) the one the fitted attributes describe.
+
+        ``centers_``, ``amplitudes_``, ``sigma_``, ``sigma_final_``, ``t_obs_``, ``history_``,
+        ``config_``, ``score_samples`` and ``explain`` follow the shown scale; ``t_scales_`` holds t
+        of every scale. ``fit`` shows the middle scale; a completed ``calibrate`` of a multi-scale
+        fit shows the scale with the smallest p-value, the one that detected.
+        """
+        if not hasattr(self, "_histories"):
+            raise NotFittedError("This SparKer instance is not fitted yet; call `fit` before `show_scale`.")
+        check_int("scale", scale, 0)
+        if scale >= len(self._histories):
+            raise ValueError(f"`scale` must be below the number of scales, {len(self._histories)}; got {scale}.")
+        problem = self._problem
+        self.scale_ = int(scale)
+        self.history_ = self._histories[scale]
+        snap = self.history_[-1]
+        self._centers_work = self._centers_scales[scale]
         self.centers_ = snap.centers
         self.amplitudes_ = snap.amplitudes
         self.sigma_ = snap.sigma
         self.t_obs_ = snap.t
         self.loss_ = snap.loss
         self.n_epochs_ = snap.epoch
-        self.active_ = np.abs(snap.amplitudes) >= self._problem.config.active_threshold
-        self.sigma_init_ = self._problem.config.sigma_init
-        self.sigma_final_ = self._problem.config.sigma_final
-        self.n_features_in_ = self._problem.mean.shape[0]
-        self.reference_mean_ = self._problem.mean  # working space is (x - reference_mean_) / reference_scale_
-        self.reference_scale_ = self._problem.scale
-        self.config_ = self._problem.config  # resolved hyper-parameters (SparKerConfig)
+        self.active_ = np.abs(snap.amplitudes) >= problem.config.active_threshold
+        self.sigma_init_ = problem.config.sigma_init
+        self.sigma_final_ = problem.configs[scale].sigma_final
+        self.n_features_in_ = problem.mean.shape[0]
+        self.reference_mean_ = problem.mean  # working space is (x - reference_mean_) / reference_scale_
+        self.reference_scale_ = problem.scale
+        self.config_ = problem.configs[scale]  # resolved hyper-parameters of the shown scale (SparKerConfig)
+        return self
 
     def fit(
         self,
@@ -311,14 +364,17 @@ class SparKer:
         """Run null toys ``batch`` at a time, yielding the result so far after each batch.
 
         Stopping the iteration keeps the toys finished so far: ``result_`` then holds their honest
-        p-value (``result_.complete`` is False). See ``sparker_core.calibration`` for the null
+        p-value (``result_.complete`` is False). A multi-scale fit (``sigma_final="auto"`` or a list)
+        yields ``MultiScaleResult``s, and once every toy is done the model shows the scale with the
+        smallest p-value (``show_scale``). See ``sparker_core.calibration`` for the null
         constructions. Memory is O(batch * n_points * n_kernels).
         """
         for result in calibrate_iter(self, n_toys, method, batch, seed, poisson, configs, combine):
             self.result_ = result
-            combined = result.combined if isinstance(result, MultiScaleResult) else result
-            self.pvalue_ = combined.pvalue
+            self.pvalue_ = result.pvalue  # the combined p-value of a multi-scale result
             yield result
+        if configs is None and isinstance(result, MultiScaleResult) and result.complete:
+            self.show_scale(result.scale)  # the scale that detected
 
     def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
         """Calibrated significance of the fit: a ``TestResult`` (or ``MultiScaleResult`` with ``configs``).
@@ -382,12 +438,14 @@ class SparKer:
         return f[:, 0].double().cpu().numpy()
 
     def explain(self, n_exemplars: int = 5, member_radius: float = 2.0) -> pd.DataFrame:
-        """One row per kernel, ranked by its contribution ``delta_t`` to t.
+        """One row per kernel of the shown scale: active excess kernels first, then active deficits,
+        then inactive kernels, each by its contribution ``delta_t`` to t (``explain.rank_regions``).
 
         Members of a kernel are the points whose SoftMax argmax (nearest centre) is that kernel and
         that lie within ``member_radius`` sigmas of its centre (beyond that f is ~0 and a point
         belongs to no kernel).
-        Columns: kernel, active, amplitude, sigma, center, n_data (data members, summed weights),
+        Columns: kernel, kind ("excess", "deficit" or "inactive"), active (|a| >= the threshold and
+        at least one member point), amplitude, sigma, center, n_data (data members, summed weights),
         n_reference, expected (w_R * reference
         members), excess (n_data - expected), significance (signed local Z of the exact binomial
         test of the member split; pre-trial, optimistic), delta_t (t minus t with the kernel silenced, a_i = 0),

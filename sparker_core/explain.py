@@ -78,7 +78,8 @@ def explain_kernels(
     n_exemplars: int = 5,
     member_radius: float = 2.0,
 ) -> pd.DataFrame:
-    """One row per kernel, ranked by ``delta_t`` (the drop in t when the kernel is silenced).
+    """One row per kernel, ranked by ``rank_regions``: active excesses, then deficits, then inactive
+    kernels, each by ``delta_t`` (the drop in t when the kernel is silenced).
 
     Members of kernel i are the points whose SoftMax argmax is i (their nearest centre) and that lie
     within ``member_radius * sigma`` of it; points farther from every centre, where f is ~0, belong
@@ -135,5 +136,26 @@ def explain_kernels(
     table["significance"] = binomial_z(
         table["members_data"].map(len).to_numpy(), table["n_reference"].to_numpy(), data_share
     )
-    return table.sort_values("delta_t", ascending=False, kind="stable").reset_index(drop=True)
+    return rank_regions(table)
+
+
+KINDS = ("excess", "deficit", "inactive")
+
+
+def rank_regions(table: pd.DataFrame) -> pd.DataFrame:
+    """The one ranking of regions that every view shares: active excess kernels first, then active
+    deficits, then inactive kernels, each group by decreasing ``delta_t``.
+
+    A kernel is active when |a| reaches the threshold AND it has member points (a kernel that claims
+    no point explains nothing); its ``kind`` is "excess" (a > 0: more data than reference expects),
+    "deficit" (a < 0) or "inactive". Users look for what the data hold that the reference does not,
+    so excesses come first even when a deficit carries more of t.
+    """
+    table = table.copy()
+    has_members = (table["members_data"].map(len) + table["members_reference"].map(len)) > 0
+    table["active"] = table["active"] & has_members
+    table["kind"] = np.where(~table["active"], "inactive", np.where(table["amplitude"] > 0, "excess", "deficit"))
+    order = table["kind"].map({k: i for i, k in enumerate(KINDS)})
+    table = table.assign(_order=order).sort_values(["_order", "delta_t"], ascending=[True, False], kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
 

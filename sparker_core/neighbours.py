@@ -79,17 +79,24 @@ def excess_scores(points: torch.Tensor, a: np.ndarray, b: np.ndarray, ref_rows: 
 
 
 def excess_starts(points: torch.Tensor, a: np.ndarray, b: np.ndarray, ref_rows: np.ndarray, data_rows: np.ndarray,
-                  n_kernels: int, rng: np.random.Generator, radius: float) -> np.ndarray:
-    """Pool rows of the initial centres: the data rows of largest local excess, spread out.
+                  n_kernels: int, rng: np.random.Generator, radii) -> np.ndarray:
+    """Pool rows of the initial centres, one set per radius: array of shape (len(radii), n_kernels).
 
-    Greedy by decreasing score (ties broken at random with ``rng``); a row that is among the
-    neighbours of a row already taken, or a neighbour of those, or within ``radius`` of it (working
-    space), is skipped while other rows remain.
+    The data rows of largest local excess, spread out: greedy by decreasing score (ties broken at
+    random with ``rng``, drawn once and shared by every radius); a row that is among the neighbours
+    of a row already taken, or a neighbour of those, or within the radius of it (working space), is
+    skipped while other rows remain. The scores and the order are computed once for all radii.
     """
     score, graph = excess_scores(points, a, b, ref_rows, data_rows, rng)
     n_data = data_rows.size
     order = np.lexsort((rng.random(n_data), -score))  # last key first: score descending, then random
     x = points[torch.as_tensor(data_rows, device=points.device)]  # (N_D, d)
+    return np.stack([data_rows[_spread(order, graph, x, n_kernels, radius)] for radius in radii])
+
+
+def _spread(order: np.ndarray, graph: np.ndarray, x: torch.Tensor, n_kernels: int, radius: float) -> np.ndarray:
+    """Positions (into the data rows) taken greedily along ``order``, skipping blocked rows."""
+    n_data = x.shape[0]
     blocked = np.zeros(n_data, dtype=bool)
     taken: list[int] = []
     for i in order:
@@ -107,15 +114,17 @@ def excess_starts(points: torch.Tensor, a: np.ndarray, b: np.ndarray, ref_rows: 
     if len(taken) < n_kernels:  # everything left is a neighbour of a taken row: fill by score
         chosen = set(taken)
         taken += [int(i) for i in order if int(i) not in chosen][: n_kernels - len(taken)]
-    return data_rows[np.asarray(taken)]
+    return np.asarray(taken)
 
 
 def initial_rows(points: torch.Tensor, a: np.ndarray, b: np.ndarray, ref_rows: np.ndarray, data_rows: np.ndarray,
-                 n_kernels: int, init: str, rng: np.random.Generator, sigma_final: float = 0.0) -> np.ndarray:
-    """Pool rows of a fit's initial centres: ``"excess"`` (``excess_starts``, spread by
-    ``INIT_RADIUS * sigma_final``) or ``"random"`` distinct data rows."""
+                 n_kernels: int, init: str, rng: np.random.Generator, sigma_finals=(0.0,)) -> np.ndarray:
+    """Pool rows of a fit's initial centres, one set per final width: array of shape
+    (len(sigma_finals), n_kernels). ``"excess"``: ``excess_starts``, spread by ``INIT_RADIUS``
+    times each sigma_final; ``"random"``: the same distinct data rows for every width."""
     if init == "random":
-        return rng.choice(data_rows, n_kernels, replace=False)
-    if not sigma_final > 0:
-        raise ValueError(f"init='excess' spreads the starts by sigma_final, which must be positive; got {sigma_final!r}.")
-    return excess_starts(points, a, b, ref_rows, data_rows, n_kernels, rng, INIT_RADIUS * sigma_final)
+        return np.tile(rng.choice(data_rows, n_kernels, replace=False), (len(sigma_finals), 1))
+    for sigma_final in sigma_finals:
+        if not sigma_final > 0:
+            raise ValueError(f"init='excess' spreads the starts by sigma_final, which must be positive; got {sigma_final!r}.")
+    return excess_starts(points, a, b, ref_rows, data_rows, n_kernels, rng, [INIT_RADIUS * s for s in sigma_finals])

@@ -52,7 +52,11 @@ def test_run_writes_a_complete_bundle(finished_run):
     assert bundle.result.pvalue == pytest.approx(m["result"]["pvalue"])
     assert m["result"]["pvalue"] == pytest.approx(1 / 20)  # the planted bump beats every toy
     assert len(bundle.kernels) == 3 and len(bundle.history) == 5  # epochs 0, 10, 20, 30, 40
-    assert bundle.history[-1].t == pytest.approx(m["result"]["t_obs"])
+    # the default fits three final widths; the bundle keeps the scale with the smallest p and every scale's t and toys
+    assert len(m["result"]["scales"]) == 3 and np.load(out / "null.npy").shape == (4, 19)
+    shown = m["result"]["scale"]
+    assert m["result"]["scales"][shown]["pvalue"] == min(s["pvalue"] for s in m["result"]["scales"])
+    assert bundle.history[-1].t == pytest.approx(m["result"]["t_fit"]) == pytest.approx(m["result"]["scales"][shown]["t_obs"])
     points = bundle.points
     assert len(points) == 1000 and set(points["split"]) == {"reference", "data"}
     data_points = points[points["split"] == "data"]
@@ -64,7 +68,7 @@ def test_run_prints_summary_with_exemplar_metadata(tmp_path, capsys):
     ref_path, data_path = write_inputs(tmp_path)
     main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(tmp_path / "b"), *FAST])
     out = capsys.readouterr().out
-    assert "t_obs =" in out and "p = 0.05" in out and "Z =" in out
+    assert "min-p statistic over 3 widths =" in out and "p = 0.05" in out and "Z =" in out and "<- shown below" in out
     assert "anomaly" in out  # the top kernel's exemplars are the planted rows, shown by their text
 
 
@@ -72,13 +76,14 @@ def test_show_reprints_the_summary(finished_run, capsys):
     *_, out = finished_run
     assert main(["show", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "t_obs =" in text and "kernels ranked by contribution" in text and "anomaly" in text
+    assert "min-p statistic over 3 widths =" in text and "regions, excesses first" in text and "anomaly" in text
 
 
 def test_verify_passes_on_an_untouched_bundle(finished_run, capsys):
     *_, out = finished_run
     assert main(["verify", str(out)]) == 0
-    assert "t_obs recomputed" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "combined min-p statistic of 3 scales recomputed" in text and "t of the saved kernels recomputed" in text
 
 
 def copy_bundle(out, target):
@@ -88,7 +93,8 @@ def copy_bundle(out, target):
     return target
 
 
-@pytest.mark.parametrize("damage", ["edit_null", "delete_points", "truncate_kernels", "edit_t_obs", "edit_pvalue", "bad_json"])
+@pytest.mark.parametrize("damage", ["edit_null", "delete_points", "truncate_kernels", "edit_t_obs", "edit_pvalue", "edit_scale_t",
+                                    "edit_t_fit", "bad_json"])
 def test_verify_fails_on_a_tampered_bundle(finished_run, tmp_path, capsys, damage):
     *_, out = finished_run
     bundle = copy_bundle(out, tmp_path / "copy")
@@ -104,6 +110,13 @@ def test_verify_fails_on_a_tampered_bundle(finished_run, tmp_path, capsys, damag
         manifest = json.loads((bundle / "manifest.json").read_text())
         key = "t_obs" if damage == "edit_t_obs" else "pvalue"
         manifest["result"][key] *= 1.5
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+    elif damage in ("edit_scale_t", "edit_t_fit"):
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        if damage == "edit_scale_t":
+            manifest["result"]["scales"][0]["t_obs"] += 50.0
+        else:
+            manifest["result"]["t_fit"] *= 1.5
         (bundle / "manifest.json").write_text(json.dumps(manifest))
     else:
         (bundle / "manifest.json").write_text("{not json")

@@ -55,13 +55,18 @@ def test_explain_columns_and_consistency(planted):
     reference, data, model = planted
     table = model.explain(n_exemplars=4)
     expected_cols = {
-        "kernel", "active", "amplitude", "sigma", "center", "n_data", "n_reference", "expected",
+        "kernel", "kind", "active", "amplitude", "sigma", "center", "n_data", "n_reference", "expected",
         "excess", "significance", "delta_t", "exemplars_nearest", "exemplars_top_score",
         "members_data", "members_reference",
     }
     assert expected_cols <= set(table.columns)
     assert sorted(table["kernel"]) == list(range(8))
-    assert np.all(np.diff(table["delta_t"]) <= 0)  # ranked by contribution
+    # excess regions first, then deficits, then inactive kernels, each by contribution
+    kinds = table["kind"].map({"excess": 0, "deficit": 1, "inactive": 2}).to_numpy()
+    assert np.all(np.diff(kinds) >= 0)
+    for kind in ("excess", "deficit", "inactive"):
+        assert np.all(np.diff(table.loc[table["kind"] == kind, "delta_t"]) <= 0)
+    assert table["kind"].iloc[0] == "excess"
     w = len(data) / len(reference)
     for row in table.itertuples():
         assert row.n_data == len(row.members_data)
@@ -69,7 +74,9 @@ def test_explain_columns_and_consistency(planted):
         assert row.excess == pytest.approx(row.n_data - row.expected)
         assert len(row.exemplars_nearest) == min(4, len(row.members_data))
         assert set(row.exemplars_nearest) <= set(row.members_data)
-        assert row.active == (abs(row.amplitude) >= 0.05)
+        members = len(row.members_data) + len(row.members_reference)
+        assert row.active == (abs(row.amplitude) >= 0.05 and members > 0)
+        assert row.kind == ("inactive" if not row.active else "excess" if row.amplitude > 0 else "deficit")
         if len(row.exemplars_nearest) > 1:  # nearest first
             dist = np.linalg.norm(data[row.exemplars_nearest] - row.center, axis=1)
             assert np.all(np.diff(dist) >= -1e-9)

@@ -23,7 +23,7 @@ def starts_of(reference, data, n_kernels, init, seed, sigma_final=0.01):
     points = torch.from_numpy(np.vstack([reference, data]) - reference.mean(0))
     a, b = role_weights(len(reference), len(data))
     rows = initial_rows(points, a, b, np.arange(len(reference)), len(reference) + np.arange(len(data)), n_kernels,
-                        init, np.random.default_rng(seed), sigma_final)
+                        init, np.random.default_rng(seed), [sigma_final])[0]
     return rows - len(reference)
 
 
@@ -69,10 +69,11 @@ def test_excess_init_needs_a_positive_width():
 def test_fit_uses_the_init_rule_and_finds_the_tail_bump_that_random_starts_miss():
     reference, data = tail_bump(3)
     fits = {init: SparKer(n_kernels=8, seed=0, init=init).fit(reference, data) for init in ("excess", "random")}
-    sigma_final = SparKer().prepare(reference, data).config.sigma_final
-    for init, model in fits.items():  # the fit's first snapshot holds exactly the rule's rows
-        starts = starts_of(reference, data, 8, init, 0, sigma_final)
-        np.testing.assert_allclose(model.history_[0].centers, data[starts], rtol=1e-6)
+    for init, model in fits.items():  # each scale's first snapshot holds exactly the rule's rows for its width
+        for scale, sigma_final in enumerate(model.sigma_finals_):
+            starts = starts_of(reference, data, 8, init, 0, sigma_final)
+            np.testing.assert_allclose(model.show_scale(scale).history_[0].centers, data[starts], rtol=1e-6)
+        model.show_scale(1)
     near = lambda m: np.abs(m.centers_[:, 0] - 6.4).min()  # noqa: E731
     assert near(fits["excess"]) < 0.3 < near(fits["random"])
     assert fits["excess"].t_obs_ > fits["random"].t_obs_

@@ -25,9 +25,9 @@ def batched_run(model, reference, data, seeds, block_fits=None):
     cols = lambda w: torch.as_tensor(w, dtype=problem.dtype)[:, None].repeat(1, n_fits)  # noqa: E731
     ref_rows, data_rows = np.arange(len(reference)), len(reference) + np.arange(len(data))
     starts = [initial_rows(pool[:, : data.shape[1]], a, b, ref_rows, data_rows, model.n_kernels, problem.config.init,
-                           np.random.default_rng(s), problem.config.sigma_final) - len(reference) for s in seeds]
+                           np.random.default_rng(s), [problem.config.sigma_final])[0] - len(reference) for s in seeds]
     centers = torch.stack([problem.data[idx] for idx in starts])
-    sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype)[:, None].repeat(1, n_fits)
+    sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype)[:, :1].repeat(1, n_fits)
     *_, last = train_iter(pool, cols(a), cols(b), centers, sigmas, problem.config, every=None, block_fits=block_fits)
     return last
 

@@ -148,7 +148,7 @@ def _fit_t(problem: _Problem, roles, l2: float, max_iter: int) -> tuple[np.ndarr
     """t of a batch of fits, one per (A, B, centre rows) triple of ``roles``: (t (T,), fits not converged)."""
     as_tensor = lambda x: torch.as_tensor(np.stack(x), dtype=problem.dtype)  # noqa: E731
     ref_w, data_w = as_tensor([r[0] for r in roles]), as_tensor([r[1] for r in roles])  # (T, N)
-    rows = torch.as_tensor(np.stack([r[2] for r in roles]))  # (T, M)
+    rows = torch.as_tensor(np.stack([r[2][0] for r in roles]))  # (T, M): one start set per role (one width)
     centers = problem.pool_aug[rows][:, :, : problem.design.n_features]  # (T, M, d)
     k = _kernel_matrices(problem.pool_aug, centers, problem.sigma)  # (T, N, M)
     _, loss, converged = newton_fit(k, ref_w, data_w, float(l2), int(max_iter))
