@@ -4,6 +4,7 @@ and peak memory by batch size.
     python benchmarks/bench_calibration.py             # all tables (about 5 minutes here)
     python benchmarks/bench_calibration.py --quick     # small sizes only
     python benchmarks/bench_calibration.py --million   # peak memory with a 1,000,000 x 384 reference
+    python benchmarks/bench_calibration.py --full-only # the full analysis only: the default against one width
 
 The loop is ``calibrate(batch=1)``: the same toys, seeds and epochs, trained one fit per call.
 Peak memory is the maximum resident set size of a fresh child process that runs one batch.
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from sparker_core import SparKer
+from sparker_core.config import AUTO_SIGMA_FINAL_FRACTION, AUTO_SIGMA_FINAL_FRACTIONS, auto_sigmas
 
 
 def sample(n_ref: int, n_data: int, d: int, seed: int = 0):
@@ -40,14 +42,31 @@ def batched_vs_loop(n_ref, n_data, d, n_kernels, n_toys, epochs) -> tuple[float,
     return t_batched, t_loop
 
 
-def full_analysis(n_ref, n_data, d, n_kernels, n_toys) -> tuple[float, float, float]:
+def full_analysis(n_ref, n_data, d, n_kernels, n_toys, sigma_final="auto") -> tuple[float, float, float]:
     reference, data = sample(n_ref, n_data, d, seed=1)
+    if sigma_final != "auto":  # a fraction of the median pairwise reference distance
+        sigma_final = sigma_final * auto_sigmas(reference.astype(np.float64), 0)[0]
     start = time.perf_counter()
-    model = SparKer(n_kernels=n_kernels, seed=0).fit(reference, data)
+    model = SparKer(n_kernels=n_kernels, sigma_final=sigma_final, seed=0).fit(reference, data)
     t_fit = time.perf_counter() - start
     result = model.calibrate(n_toys=n_toys, batch=64, seed=0)
     total = time.perf_counter() - start
     return t_fit, total, result.pvalue
+
+
+def full_table() -> None:
+    """The complete test at the large size: the default (every width of sigma_final="auto" on the same
+    toys) against one width (AUTO_SIGMA_FINAL_FRACTION x median, the default before the multi-scale
+    one), run one after the other in this process, with their ratio."""
+    ladder = ", ".join(str(f) for f in AUTO_SIGMA_FINAL_FRACTIONS)
+    print(f"\nfull analysis at N_R=15000, N_D=2500, d=384, M=8, default epochs: observed fit + 100 toys")
+    print(f"{'sigma_final':>34} {'fit s':>6} {'fit + 100 toys s':>17} {'p':>6}")
+    rows = {}
+    for name, value in ((f"auto ({ladder} x median)", "auto"), (f"one width ({AUTO_SIGMA_FINAL_FRACTION} x median)", AUTO_SIGMA_FINAL_FRACTION)):
+        t_fit, total, pvalue = full_analysis(15000, 2500, 384, 8, 100, value)
+        rows[value] = total
+        print(f"{name:>34} {t_fit:>6.1f} {total:>17.1f} {pvalue:>6.3f}")
+    print(f"default / one width: {rows['auto'] / rows[AUTO_SIGMA_FINAL_FRACTION]:.2f}x")
 
 
 def _child_peak(args, queue) -> None:
@@ -77,8 +96,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--loop-epochs", type=int, default=50, help="epochs of the batched-vs-loop comparison")
+    parser.add_argument("--full-only", action="store_true", help="only the full analysis, default vs one width")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    if args.full_only:
+        full_table()
+        return
 
     if args.million:
         print("peak memory, N_R=1,000,000, N_D=10,000, d=384, M=8, 20 epochs, one batch of toys")
@@ -97,9 +120,7 @@ def main() -> None:
 
     if args.quick:
         return
-    print("\nfull analysis at N_R=15000, N_D=2500, d=384, M=8, default epochs: observed fit + 100 toys")
-    t_fit, total, pvalue = full_analysis(15000, 2500, 384, 8, 100)
-    print(f"observed fit {t_fit:.1f} s; fit + 100 toys {total:.1f} s (target <= 90 s); p = {pvalue:.3f}")
+    full_table()
 
     print("\npeak memory by batch size (same size, 20 epochs, one batch per fresh process)")
     print(f"{'batch':>6} {'peak RSS GiB':>13} {'s/batch':>8} {'ms/toy-epoch':>13}")

@@ -70,7 +70,10 @@ import torch
 
 from sparker_core import SparKer, clopper_pearson, empirical_pvalue
 from sparker_core.calibration import combined_statistics
-from sparker_core.config import auto_sigmas
+from sparker_core.config import AUTO_SIGMA_FINAL_FRACTION, auto_sigmas
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "panel"))
+import panel  # noqa: E402  (benchmarks/panel/panel.py: the evaluation panel's cases)
 from sparker_core.baselines import (
     classifier_two_sample_test,
     fixed_centers_np_statistic,
@@ -84,15 +87,21 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 ALPHA = 0.05
-METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random", "sparker-multi")
-DEFAULT_METHODS = METHODS[:-2]  # sparker-random and sparker-multi on request (--methods)
-# "sparker-random" is SparKer with init="random" (kernels start on random data rows, the rule before
-# init="excess"). "sparker-multi" fits SparKer at each final width of MULTI_FRACTIONS (times the
-# median pairwise reference distance, the default's "auto" being 0.35) and combines the per-width
-# p-values by their minimum, calibrated on the same null draws (calibration.combined_statistics), as
-# ``calibrate(configs=...)`` does with its toys.
-SHARED_NULL = ("sparker", "fixed", "sparker-random", "sparker-multi")  # statistics whose toys are full fits: one shared null per case
+METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random", "sparker-multi", "sparker-single",
+           "sparker-ladder")
+DEFAULT_METHODS = METHODS[:6]  # the others on request (--methods)
+# "sparker" is the default SparKer(seed=...): with sigma_final="auto" it fits the final widths
+# AUTO_SIGMA_FINAL_FRACTIONS (times the median pairwise reference distance) together, and its p-value
+# combines the per-width p-values by their minimum, calibrated on the same null draws
+# (calibration.combined_statistics), as ``calibrate()`` does with its toys. "sparker-random": the
+# default with init="random" (kernels start on random data rows). "sparker-multi": the widths
+# MULTI_FRACTIONS. "sparker-single": one width, 0.35 x median (the default before the multi-scale
+# one). "sparker-ladder": every width of LADDER_FRACTIONS in one fit, for choosing the default's
+# widths offline on the panel's tuning half (benchmarks/choose_widths.py): a width's t in a
+# multi-scale fit is the t of a single fit at that width (the same starts and training).
+SHARED_NULL = ("sparker", "fixed", "sparker-random", "sparker-multi", "sparker-single", "sparker-ladder")
 MULTI_FRACTIONS = (0.2, 0.35, 0.6)
+LADDER_FRACTIONS = (0.15, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9)
 # Realisation seeds are 1000 * n_signal + r (r < 1000, n_signal < 1000), so below NULL_SEED; null draw j uses NULL_SEED + j.
 NULL_SEED = 1_000_000
 MAX_REALISATIONS = 1000
@@ -156,10 +165,18 @@ def cases(quick: bool) -> list[Case]:
         *[Case(f"gauss-{d}", (0, 10, 20), dict(d=d, n_ref=4000, n_data=500)) for d in (2, 16, 128)],
         Case("wiki", (0, 15, 30), dict(name="wiki", n_ref=4000, n_data=600)),
         Case("digits", (0, 10, 20), dict(name="digits", n_ref=1100, n_data=400)),
+        *panel_cases(),
     ]
 
 
+def panel_cases() -> list[Case]:
+    """The evaluation panel (benchmarks/panel): real cases in a tuning and a held-out half."""
+    return [Case(name, c.signals, dict(name=name, n_ref=c.n_ref, n_data=c.n_data)) for name, c in panel.CASES.items()]
+
+
 def generate(case: Case, seed: int, n_signal: int):
+    if case.name in panel.CASES:
+        return panel.resplit(seed, n_signal, **case.sizes)
     return GENERATORS[case.name.split("-")[0]](seed, n_signal, **case.sizes)
 
 
@@ -173,36 +190,39 @@ def n_centers(data) -> int:
     return min(200, len(data))
 
 
-def sparker(method: str, seed: int) -> SparKer:
-    return SparKer(seed=seed, init="random" if method == "sparker-random" else "excess")
-
-
-def multi_widths(reference, seed: int) -> list[float]:
-    """sigma_final of each width of "sparker-multi": MULTI_FRACTIONS times the median that SparKer's
-    "auto" widths use (default preprocessing "none": the raw reference)."""
+def widths(reference, seed: int, fractions) -> list[float]:
+    """Final widths: ``fractions`` times the median pairwise reference distance that SparKer's "auto"
+    widths use (default preprocessing "none": the raw reference)."""
     median = auto_sigmas(np.asarray(reference, dtype=np.float64), seed)[0]
-    return [f * median for f in MULTI_FRACTIONS]
+    return [f * median for f in fractions]
+
+
+def sparker(method: str, reference, seed: int) -> SparKer:
+    """The SparKer estimator of a method name (unfitted)."""
+    if method == "sparker-random":
+        return SparKer(seed=seed, init="random")
+    fractions = {"sparker-multi": MULTI_FRACTIONS, "sparker-single": (AUTO_SIGMA_FINAL_FRACTION,),
+                 "sparker-ladder": LADDER_FRACTIONS}.get(method)
+    if fractions is None:
+        return SparKer(seed=seed)
+    return SparKer(seed=seed, sigma_final=widths(reference, seed, fractions) if len(fractions) > 1 else
+                   widths(reference, seed, fractions)[0])
 
 
 def statistic(method: str, reference, data, seed: int):
-    """One fit of a shared-null method: (t, the fitted SparKer or None); for "sparker-multi" a list of
-    t and a list of fitted models, one per width."""
-    if method == "sparker-multi":
-        models = [SparKer(seed=seed, sigma_final=w).fit(reference, data) for w in multi_widths(reference, seed)]
-        return [float(m.t_obs_) for m in models], models
+    """One fit of a shared-null method: (t, the fitted SparKer or None); a multi-scale fit gives a
+    list of t, one per width."""
     if method.startswith("sparker"):
-        model = sparker(method, seed).fit(reference, data)
-        return float(model.t_obs_), model
+        model = sparker(method, reference, seed).fit(reference, data)
+        t = model.t_scales_.tolist()
+        return (t if len(t) > 1 else t[0]), model
     return fixed_centers_np_statistic(reference, data, n_centers=n_centers(data), seed=seed), None
 
 
 def complete_test(method: str, reference, data, seed: int, n_toys: int):
     """One test as a user runs it, with the method's own calibration: (p-value, t_obs, calibration)."""
-    if method == "sparker-multi":
-        configs = [{"sigma_final": w} for w in multi_widths(reference, seed)]
-        result = SparKer(seed=seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed, configs=configs).combined
-    elif method.startswith("sparker"):
-        result = sparker(method, seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
+    if method.startswith("sparker"):
+        result = sparker(method, reference, seed).fit(reference, data).calibrate(n_toys=n_toys, seed=seed)
     elif method == "fixed":
         result = fixed_centers_np_test(reference, data, n_centers=n_centers(data), n_toys=n_toys, seed=seed)
     elif method == "mmd":
@@ -217,10 +237,14 @@ def complete_test(method: str, reference, data, seed: int, n_toys: int):
     return float(result.pvalue), float(result.t_obs), calibration
 
 
-def top_kernel_share(model: SparKer, is_signal: np.ndarray) -> float:
-    """Share of the top kernel's data members (``explain()`` row 0) that are signal rows."""
-    members = np.asarray(model.explain().iloc[0]["members_data"], dtype=int)
-    return float(is_signal[members].mean()) if members.size else np.nan
+def top_kernel_share(model: SparKer, is_signal: np.ndarray):
+    """Share of the top region's data members (``explain()`` row 0: the first excess region) that are
+    signal rows; for a multi-scale fit a list, one per width."""
+    shares = []
+    for scale in range(len(model.t_scales_)):
+        members = np.asarray(model.show_scale(scale).explain().iloc[0]["members_data"], dtype=int)
+        shares.append(float(is_signal[members].mean()) if members.size else np.nan)
+    return shares if len(shares) > 1 else shares[0]
 
 
 def set_threads(n_threads: int | None) -> None:
@@ -284,7 +308,7 @@ class Plan:
 
 def _row(case: Case, kind: str, n_signal: int, r: int, seed: int, method: str, t=np.nan, pvalue=np.nan,
          calibration: str = "", seconds=np.nan, share=np.nan) -> dict:
-    """One CSV row. For "sparker-multi", ``t`` and ``share`` are lists (one per width), kept in
+    """One CSV row. For a multi-scale fit, ``t`` and ``share`` are lists (one per width), kept in
     ``t_widths`` / ``share_widths`` as ';'-joined text; ``shared_pvalues`` sets t, p and the share."""
     widths = isinstance(t, list)
     join = lambda values: ";".join(repr(float(v)) for v in values) if widths else ""  # noqa: E731
@@ -321,10 +345,7 @@ def level_unit(case: Case, plan: Plan, methods, n_signal: int) -> list[dict]:
             else:
                 (pvalue, t, calibration), model = complete_test(m, reference, data, seed, plan.n_toys), None
             seconds = time.perf_counter() - start
-            if isinstance(model, list):
-                share = [top_kernel_share(one, is_signal) for one in model] if n_signal else np.nan
-            else:
-                share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
+            share = top_kernel_share(model, is_signal) if model is not None and n_signal else np.nan
             rows.append(_row(case, "test", n_signal, r, seed, m, t, pvalue, calibration, seconds, share))
         if n_signal == max(case.signals) and r < plan.timing_runs:
             for m in [m for m in methods if m in SHARED_NULL]:  # a complete test as a user runs it: run time only
@@ -341,16 +362,16 @@ def _widths(text) -> np.ndarray:
 def shared_pvalues(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill the p-values of the shared-null methods' tests from their case's null rows.
 
-    "sparker-multi": each test's per-width t and the null draws' per-width t are combined by
-    ``combined_statistics`` (min p, the test row ranked among all of them); t becomes that combined
-    statistic, and the top-kernel share is the one of the width with the smallest p (the narrowest
-    on ties)."""
+    Multi-scale methods (rows with ``t_widths``): each test's per-width t and the null draws' per-width
+    t are combined by ``combined_statistics`` (min p, the test row ranked among all of them); t becomes
+    that combined statistic, and the top-kernel share is the one of the width with the smallest p (the
+    narrowest on ties)."""
     for m in frame.method.unique():
         null_rows = (frame.kind == "null") & (frame.method == m)
         tests = (frame.kind == "test") & (frame.method == m)
         if not null_rows.any():
             continue
-        if m != "sparker-multi":
+        if not (frame.loc[null_rows, "t_widths"].fillna("").astype(str) != "").any():
             null = frame.loc[null_rows, "t"].to_numpy()
             frame.loc[tests, "pvalue"] = [empirical_pvalue(t, null) for t in frame.loc[tests, "t"]]
             continue
@@ -439,7 +460,8 @@ def cost_table(frame: pd.DataFrame, methods, memory: dict) -> str:
         complete = rows[rows.kind == ("timing" if m in SHARED_NULL else "test")]
         seconds[m] = complete.seconds.median()
         fit = f"{rows[rows.kind != 'timing'].seconds.median():.2f}" if m in SHARED_NULL else "-"
-        fit += f" ({len(MULTI_FRACTIONS)} fits)" if m == "sparker-multi" else ""
+        n_widths = _n_widths(rows)
+        fit += f" ({n_widths} widths in one fit)" if n_widths > 1 else ""
         cells[m] = (rows[rows.kind == "test"].calibration.iloc[0], complete.calibration.iloc[0] if len(complete) else "-",
                     len(complete), fit)
     for m in methods:
@@ -451,36 +473,52 @@ def cost_table(frame: pd.DataFrame, methods, memory: dict) -> str:
     return "\n".join(lines)
 
 
+def _n_widths(rows: pd.DataFrame) -> int:
+    """Widths of a method's fits: 1, or the length of its ';'-joined ``t_widths``."""
+    text = rows.t_widths.fillna("").astype(str)
+    text = text[text != ""]
+    return len(text.iloc[0].split(";")) if len(text) else 1
+
+
 def null_line(frame: pd.DataFrame, plan: Plan, methods) -> str:
     shared = [m for m in methods if m in SHARED_NULL]
     if not shared:
         return "No shared null (neither sparker nor fixed selected)."
     nulls = frame[frame.kind == "null"]
-    spread = "; ".join(f"{m}: median t_null {nulls[nulls.method == m].t.median():.3g}" for m in shared if m != "sparker-multi")
-    if "sparker-multi" in shared:
-        by_width = np.stack([_widths(v) for v in nulls[nulls.method == "sparker-multi"].t_widths])  # (n_null, widths)
-        spread += "; sparker-multi: median t_null " + " / ".join(f"{v:.3g}" for v in np.median(by_width, 0)) + \
-            " at sigma_final " + " / ".join(f"{f} x median" for f in MULTI_FRACTIONS)
+    parts, multi = [], []
+    for m in shared:
+        rows = nulls[nulls.method == m]
+        if _n_widths(rows) == 1:
+            parts.append(f"{m}: median t_null {rows.t.median():.3g}")
+            continue
+        by_width = np.stack([_widths(v) for v in rows.t_widths])  # (n_null, widths)
+        parts.append(f"{m}: median t_null " + " / ".join(f"{v:.3g}" for v in np.median(by_width, 0)) + " by width")
+        multi.append(m)
     floor = 1.0 / (1 + plan.n_null)
-    multi = (f" (sparker-multi: one fit per width, {len(MULTI_FRACTIONS)}, whose p-values are combined by min p over the same "
-             f"null draws; beyond every null draw at one width only, its p can be up to {len(MULTI_FRACTIONS)} / "
-             f"(1 + {plan.n_null}))") if "sparker-multi" in shared else ""
+    note = (f" ({', '.join(multi)}: one fit of several widths, whose p-values are combined by min p over the same null "
+            "draws, calibrated with combined_statistics)") if multi else ""
     warn = f" NOTE: with {plan.n_null} null fits the smallest p is {floor:.3f} > alpha: these methods cannot reject." \
         if floor > ALPHA else ""
     return (f"Shared null ({', '.join(shared)}): {plan.n_null} no-signal draws of the case, one fit each (seeds "
             f"{NULL_SEED}-{NULL_SEED + plan.n_null - 1}); each realisation is one fit with p = (1 + #{{t_null >= t}}) / "
-            f"(1 + {plan.n_null}){multi}; {spread}.{warn}")
+            f"(1 + {plan.n_null}){note}; {'; '.join(parts)}.{warn}")
 
 
 def location_line(frame: pd.DataFrame, methods) -> str:
+    """Per SparKer method: the share of signal rows among the top region's data members, over every
+    test with signal and over the tests that rejected (the target: >= 70 % where the test rejects)."""
     lines = []
     for m in [m for m in methods if m.startswith("sparker")]:
         tests = frame[(frame.kind == "test") & (frame.method == m) & (frame.n_signal > 0)]
-        shares = tests.groupby("n_signal").top_kernel_signal_share.mean()
-        parts = [f"n_signal={k}: {v:.0%}" for k, v in shares.items()]
-        which = ", the width with the smallest p" if m == "sparker-multi" else ""
+        parts = []
+        for k, group in tests.groupby("n_signal"):
+            rejected = group[group.pvalue <= ALPHA].top_kernel_signal_share
+            parts.append(f"n_signal={k}: {group.top_kernel_signal_share.mean():.0%} (where rejected: "
+                         + (f"{rejected.mean():.0%} over {len(rejected)})" if len(rejected) else "none rejected)"))
+        which = ", the width with the smallest p" if _n_widths(tests) > 1 else ""
         name = "SparKer" if m == "sparker" else m
-        lines.append(f"{name} top kernel (single fit{which}), mean share of its data members that are signal rows: " + ", ".join(parts))
+        lines.append(f"{name} top region (first excess region of the single fit{which}), mean share of its data members "
+                     "that are signal rows: " + ", ".join(parts))
     return "\n\n".join(lines)
 
 
@@ -556,7 +594,9 @@ def main() -> None:
                         help="permutations of mmd, mmd-agg, knn and toys of the timed complete tests (full: 100)")
     parser.add_argument("--timing-runs", type=int, default=None,
                         help="complete sparker / fixed tests timed per case at the largest signal (full: 2, quick: 1)")
-    parser.add_argument("--cases", nargs="+", default=None, help="case names to run (default: all)")
+    parser.add_argument("--cases", nargs="+", default=None,
+                        help="case names to run, or the groups 'tuning' and 'heldout' (the evaluation panel's halves) "
+                             "and 'old' (the cases before the panel) (default: all)")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--threads", type=int, default=None,
                         help="cap torch/BLAS/OpenMP threads (full default: the libraries' own; quick default: 1, "
@@ -582,6 +622,9 @@ def main() -> None:
         parser.error("--n-null and --n-toys must be positive and --timing-runs >= 0")
     plan = Plan(plan.n_real, plan.n_null, plan.n_toys, min(plan.timing_runs, plan.n_real))
     known = [c.name for c in cases(args.quick)]
+    if args.cases:  # the group names "tuning" and "heldout" (the panel's halves) and "old" stand for their cases
+        groups = {**panel.halves(), "old": [n for n in known if n not in panel.CASES]}
+        args.cases = [n for name in args.cases for n in groups.get(name, [name])]
     if args.cases and set(args.cases) - set(known):
         parser.error(f"--cases: unknown {sorted(set(args.cases) - set(known))}; known: {known}")
     readme = args.readme or (README if args.out.resolve() == RESULTS else None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sparker_core import ResultBundle, Snapshot, SparKer, TestResult
+from sparker_core import MultiScaleResult, ResultBundle, Snapshot, SparKer, TestResult
 
 from .components.layout import LayoutIndex, scattered_kernels
 from .datasets import Dataset
@@ -49,7 +49,7 @@ class Run:
     snapshots: list[Snapshot] = field(default_factory=list)
     status: str = "training"  # training, paused, stopped, trained, loaded
     calibration_status: str = "none"  # none, running, paused, stopped, done
-    result: TestResult | None = None
+    result: TestResult | MultiScaleResult | None = None
     n_toys_requested: int = 0
     fit_seconds: float = 0.0
     error: str = ""
@@ -181,7 +181,15 @@ class Run:
         finally:
             iterator.close()
             if self.calibration_status == "running":
+                self.follow_scale()
                 self.calibration_status = "done"
+
+    def follow_scale(self) -> None:
+        """Show the model's current scale: after a completed multi-scale calibration the model shows
+        the width that detected, and the replay, map and regions follow it."""
+        if self.model is not None and self.snapshots and self.snapshots[-1] is not self.model.history_[-1]:
+            self.snapshots = list(self.model.history_)
+            self._kernels, self._scores, self._center_xy = None, {}, {}
 
     @property
     def calibrating(self) -> bool:

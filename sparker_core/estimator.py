@@ -27,7 +27,7 @@ from .config import (
 )
 from .calibration import MultiScaleResult, calibrate_iter
 from .data import NotFittedError, check_points, check_same_width, check_weights, column_stats
-from .explain import explain_kernels
+from .explain import MEMBER_RADIUS, explain_kernels
 from .kernels import augment, augment_pool, evaluate
 from .loss import role_weights
 from .neighbours import initial_rows
@@ -437,13 +437,13 @@ class SparKer:
                      config.temperature, config.competition)
         return f[:, 0].double().cpu().numpy()
 
-    def explain(self, n_exemplars: int = 5, member_radius: float = 2.0) -> pd.DataFrame:
+    def explain(self, n_exemplars: int = 5, member_radius: float = MEMBER_RADIUS) -> pd.DataFrame:
         """One row per kernel of the shown scale: active excess kernels first, then active deficits,
         then inactive kernels, each by its contribution ``delta_t`` to t (``explain.rank_regions``).
 
         Members of a kernel are the points whose SoftMax argmax (nearest centre) is that kernel and
-        that lie within ``member_radius`` sigmas of its centre (beyond that f is ~0 and a point
-        belongs to no kernel).
+        that lie within ``member_radius`` sigmas of its centre (default sqrt(2 ln 2) = 1.18, the
+        kernel's half-height radius: the kernel carries at least half its amplitude there).
         Columns: kernel, kind ("excess", "deficit" or "inactive"), active (|a| >= the threshold and
         at least one member point), amplitude, sigma, center, n_data (data members, summed weights),
         n_reference, expected (w_R * reference

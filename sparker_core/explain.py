@@ -11,6 +11,11 @@ from scipy import special, stats
 from .kernels import evaluate, log_kernels, nearest_kernel
 from .loss import np_loss, t_from_loss
 
+# Members lie within this many sigmas of their nearest centre: the kernel's half-height radius,
+# sqrt(2 ln 2) (k >= 1/2 there), where the kernel carries at least half its amplitude. A wider
+# radius makes a wide kernel claim hundreds of points it barely touches.
+MEMBER_RADIUS = float(np.sqrt(2.0 * np.log(2.0)))
+
 
 def binomial_z(n_data: np.ndarray, n_reference: np.ndarray, data_share: float) -> np.ndarray:
     """Signed Z of the exact binomial test of a member split.
@@ -76,14 +81,14 @@ def explain_kernels(
     t_obs: float,
     centers_input: np.ndarray,
     n_exemplars: int = 5,
-    member_radius: float = 2.0,
+    member_radius: float = MEMBER_RADIUS,
 ) -> pd.DataFrame:
     """One row per kernel, ranked by ``rank_regions``: active excesses, then deficits, then inactive
     kernels, each by ``delta_t`` (the drop in t when the kernel is silenced).
 
     Members of kernel i are the points whose SoftMax argmax is i (their nearest centre) and that lie
-    within ``member_radius * sigma`` of it; points farther from every centre, where f is ~0, belong
-    to no kernel. pool_aug holds the reference rows first, then the data rows; centers etc. are in
+    within ``member_radius * sigma`` of it (default: the half-height radius, where k >= 1/2); points
+    farther from every centre belong to no kernel. pool_aug holds the reference rows first, then the data rows; centers etc. are in
     working space;
     ``centers_input`` are the same centres in input space, as reported to the user.
     Member indices and exemplar indices refer to rows of the data (or reference) as passed to fit.

@@ -1,4 +1,4 @@
-"""Regions: one card per active kernel ranked by its contribution to t; members on the map; lasso."""
+"""Regions: one card per active kernel, excesses first, each by its contribution to t; members on the map; lasso."""
 
 from __future__ import annotations
 
@@ -66,15 +66,19 @@ with map_col:
         st.button("Clear selection", on_click=state.set_lasso_rows, args=(None,), key="clear_selection")
 
 with cards_col:
-    st.markdown(f"**{len(active)} active kernels of {len(kernels)}**, ranked by delta_t (the drop in t without the "
-                "kernel). Local Z is pre-trial: the kernel was placed using these very points, so only the "
+    width = f" at the final width sigma = {run.model.sigma_final_:.3g}" if run.model is not None else ""
+    st.markdown(f"**{len(active)} active kernels of {len(kernels)}**{width}: excess regions first (more data than the "
+                "reference predicts), then deficits, each ranked by delta_t (the drop in t without the kernel). "
+                "Local Z is pre-trial: the kernel was placed using these very points, so only the "
                 "calibrated p-value on *Significance* is an honest measure of the whole detection.")
+    if run.model is not None and len(run.model.sigma_finals_) > 1:
+        st.caption("Several final widths were fitted; after the null toys these are the regions of the width with the "
+                   "smallest p-value (before them, of the middle width).")
     if active.empty:
         st.info("No kernel is active (|a| below the threshold): nothing stands out.")
     for rank, row in enumerate(active.itertuples()):
         with st.container(border=True):
-            sign = "excess" if row.amplitude > 0 else "deficit"
-            st.markdown(f"**#{rank + 1} kernel {row.kernel}** ({sign}, a = {row.amplitude:.2f}, delta_t = {row.delta_t:.1f})")
+            st.markdown(f"**#{rank + 1} kernel {row.kernel}** ({row.kind}, a = {row.amplitude:.2f}, delta_t = {row.delta_t:.1f})")
             st.markdown(f"{row.n_data:.0f} data members vs {row.expected:.1f} expected from the reference "
                         f"(excess {row.excess:+.1f}, local Z {row.significance:+.1f})")
             if ds.truth is not None and len(row.members_data):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import figures
-from sparker_core import toys_needed
+from sparker_core import MultiScaleResult, toys_needed
 
 FRAME_SECONDS = 0.3
 
@@ -69,12 +69,21 @@ def live() -> None:
     st.progress(min(1.0, result.n_toys / max(1, result.n_toys_requested)),
                 text=f"{result.n_toys} of {result.n_toys_requested} toys ({run.calibration_status})")
     left, right = st.columns([3, 2])
-    left.plotly_chart(figures.null_histogram(result), key="null_hist")
+    shown = result.per_config[result.scale] if isinstance(result, MultiScaleResult) else result
+    left.plotly_chart(figures.null_histogram(shown), key="null_hist")
     low, high = result.pvalue_ci
-    right.metric("observed t", f"{result.t_obs:.2f}")
-    right.metric("p-value", f"{result.pvalue:.3g}", help="(1 + #{t_null >= t_obs}) / (1 + n_toys)")
+    if shown is not result:
+        left.caption(f"{len(result.per_config)} final widths were fitted on the same toys. The histogram shows the one "
+                     f"with the smallest p ({shown.label}); the p-value combines the widths by their minimum p, "
+                     "calibrated on the same toys, so trying several widths costs no significance.")
+        left.dataframe(pd.DataFrame({"width": [r.label for r in result.per_config], "t": [r.t_obs for r in result.per_config],
+                                     "p at this width": [r.pvalue for r in result.per_config]}), hide_index=True)
+    right.metric("observed t", f"{shown.t_obs:.2f}")
+    right.metric("p-value", f"{result.pvalue:.3g}", help="(1 + #{t_null >= t_obs}) / (1 + n_toys)" if shown is result else
+                 "rank of the observed smallest per-width p among the toys' smallest p: (1 + #{toys as extreme}) / (1 + n_toys)")
     right.markdown(f"95% Clopper-Pearson interval of the exceedance probability: [{low:.3g}, {high:.3g}]  \n"
-                   f"Z = {result.zscore:.2f} ({result.n_exceeding} of {result.n_toys} toys reach t_obs)")
+                   f"Z = {result.zscore:.2f} ({result.n_exceeding} of {result.n_toys} toys "
+                   + ("reach t_obs)" if shown is result else "are as extreme over all widths)"))
     if not result.complete:
         right.warning(f"Stopped or running: p uses the {result.n_toys} toys finished so far (honest, less precise).")
     if result.tail_fit is not None:

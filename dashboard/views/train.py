@@ -24,15 +24,18 @@ if not st.session_state.get("live_image_warm"):  # the live view's point image n
     st.session_state["live_image_warm"] = True
 
 
-def _width(text: str):
-    """'auto' or a positive number."""
+def _width(text: str, several: bool = False):
+    """'auto' or a positive number; with ``several``, also numbers separated by commas (one fit per width)."""
     text = text.strip()
     if text == "auto":
         return text
+    parts = [part.strip() for part in text.split(",")] if several else [text]
     try:
-        return float(text)
+        values = [float(part) for part in parts]
     except ValueError:
-        raise ValueError(f"the kernel width must be 'auto' or a number; got {text!r}.") from None
+        what = "'auto', a number or numbers separated by commas" if several else "'auto' or a number"
+        raise ValueError(f"the kernel width must be {what}; got {text!r}.") from None
+    return values if len(values) > 1 else values[0]
 
 
 def _start() -> None:
@@ -54,7 +57,7 @@ def _read_controls() -> dict:
         "sparsity": float(s["ctl_sparsity"]),
         "temperature": float(s["ctl_temperature"]),
         "sigma_init": _width(s["ctl_sigma_init"]),
-        "sigma_final": _width(s["ctl_sigma_final"]),
+        "sigma_final": _width(s["ctl_sigma_final"], several=True),
         "schedule": s["ctl_schedule"],
         "max_epochs": int(s["ctl_max_epochs"]),
         "learning_rate": float(s["ctl_learning_rate"]),
@@ -82,7 +85,9 @@ def _controls() -> None:
     st.number_input("sparsity (L1 on amplitudes)", min_value=0.0, step=0.001, format="%.4f", key="ctl_sparsity")
     st.number_input("competition temperature", min_value=0.01, step=0.1, key="ctl_temperature")
     st.text_input("initial width sigma ('auto' = median distance)", key="ctl_sigma_init")
-    st.text_input("final width sigma ('auto' = 0.35 x median)", key="ctl_sigma_final")
+    st.text_input("final width sigma", key="ctl_sigma_final",
+                  help="'auto' fits three final widths together (0.2, 0.45 and 0.9 x the median distance) and "
+                       "combines their calibrated p-values; a number fits one width; numbers separated by commas fit those")
     st.selectbox("schedule", SCHEDULES, key="ctl_schedule")
     st.number_input("epochs", min_value=1, max_value=5000, step=10, key="ctl_max_epochs")
     st.number_input("learning rate", min_value=0.0001, step=0.01, format="%.4f", key="ctl_learning_rate")
