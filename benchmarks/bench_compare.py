@@ -87,8 +87,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 ALPHA = 0.05
+# Variants of "sparker-ladder" with other settings, for choosing the default's other parameters the
+# same way (benchmarks/choose_widths.py --method NAME).
+LADDER_VARIANTS = {
+    "sparker-ladder": {},
+    "sparker-ladder-l1": {"sparsity": 1.0},
+    "sparker-ladder-l3": {"sparsity": 3.0},
+    "sparker-ladder-k16-l1": {"n_kernels": 16, "sparsity": 1.0},
+}
 METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random", "sparker-multi", "sparker-single",
-           "sparker-ladder")
+           *LADDER_VARIANTS)
 DEFAULT_METHODS = METHODS[:6]  # the others on request (--methods)
 # "sparker" is the default SparKer(seed=...): with sigma_final="auto" it fits the final widths
 # AUTO_SIGMA_FINAL_FRACTIONS (times the median pairwise reference distance) together, and its p-value
@@ -99,7 +107,7 @@ DEFAULT_METHODS = METHODS[:6]  # the others on request (--methods)
 # one). "sparker-ladder": every width of LADDER_FRACTIONS in one fit, for choosing the default's
 # widths offline on the panel's tuning half (benchmarks/choose_widths.py): a width's t in a
 # multi-scale fit is the t of a single fit at that width (the same starts and training).
-SHARED_NULL = ("sparker", "fixed", "sparker-random", "sparker-multi", "sparker-single", "sparker-ladder")
+SHARED_NULL = ("sparker", "fixed", "sparker-random", "sparker-multi", "sparker-single", *LADDER_VARIANTS)
 MULTI_FRACTIONS = (0.2, 0.35, 0.6)
 LADDER_FRACTIONS = (0.15, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9)
 # Realisation seeds are 1000 * n_signal + r (r < 1000, n_signal < 1000), so below NULL_SEED; null draw j uses NULL_SEED + j.
@@ -202,11 +210,11 @@ def sparker(method: str, reference, seed: int) -> SparKer:
     if method == "sparker-random":
         return SparKer(seed=seed, init="random")
     fractions = {"sparker-multi": MULTI_FRACTIONS, "sparker-single": (AUTO_SIGMA_FINAL_FRACTION,),
-                 "sparker-ladder": LADDER_FRACTIONS}.get(method)
+                 **{name: LADDER_FRACTIONS for name in LADDER_VARIANTS}}.get(method)
     if fractions is None:
         return SparKer(seed=seed)
     return SparKer(seed=seed, sigma_final=widths(reference, seed, fractions) if len(fractions) > 1 else
-                   widths(reference, seed, fractions)[0])
+                   widths(reference, seed, fractions)[0], **LADDER_VARIANTS.get(method, {}))
 
 
 def statistic(method: str, reference, data, seed: int):

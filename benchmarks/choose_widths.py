@@ -1,10 +1,11 @@
 """Choose the final widths of SparKer's sigma_final="auto" on the evaluation panel's tuning half.
 
-    python benchmarks/choose_widths.py benchmarks/results/panel-tuning/compare-DATE.csv [--max-widths 3]
+    python benchmarks/choose_widths.py benchmarks/results/panel-tuning/compare-DATE.csv [MORE.csv ...] [--max-widths 3]
 
-Reads a ``bench_compare.py`` CSV that holds the method "sparker-ladder" (one fit per realisation and
-null draw at every width of LADDER_FRACTIONS x the median pairwise reference distance) and the
-baselines. A multi-scale fit's t at one width equals a single fit's t at that width (the same starts
+Reads ``bench_compare.py`` CSVs that hold the baselines and one or more of the ladder methods
+(``bench_compare.LADDER_VARIANTS``: "sparker-ladder" with the default settings, and variants with
+other settings), each one fit per realisation and null draw at every width of LADDER_FRACTIONS x the
+median pairwise reference distance. A candidate is a ladder method and a subset of its widths. A multi-scale fit's t at one width equals a single fit's t at that width (the same starts
 and training), so every candidate ladder, a subset of LADDER_FRACTIONS, can be scored offline: its
 p-value per realisation is the min-p combination of its widths calibrated on the case's shared null
 draws (``calibration.combined_statistics``), exactly as ``bench_compare.shared_pvalues`` scores the
@@ -30,7 +31,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "panel"))
 import panel  # noqa: E402
-from bench_compare import ALPHA, LADDER_FRACTIONS, _widths, rate  # noqa: E402
+from bench_compare import ALPHA, LADDER_FRACTIONS, LADDER_VARIANTS, _widths, rate  # noqa: E402
 
 from sparker_core import empirical_pvalue  # noqa: E402
 from sparker_core.calibration import combined_statistics  # noqa: E402
@@ -39,9 +40,9 @@ BASELINES = ("mmd", "mmd-agg", "c2st", "knn", "fixed")
 TOLERANCE = 0.05  # the issue's target: at least the best baseline's power minus this, or inside its interval
 
 
-def ladder_pvalues(frame: pd.DataFrame, case: str, columns: list[int]) -> pd.DataFrame:
-    """(n_signal, pvalue) of every "sparker-ladder" test of ``case`` with the widths ``columns``."""
-    rows = frame[(frame.case == case) & (frame.method == "sparker-ladder")]
+def ladder_pvalues(frame: pd.DataFrame, case: str, method: str, columns: list[int]) -> pd.DataFrame:
+    """(n_signal, pvalue) of every test of the ladder method ``method`` on ``case`` with the widths ``columns``."""
+    rows = frame[(frame.case == case) & (frame.method == method)]
     null = np.stack([_widths(v)[columns] for v in rows[rows.kind == "null"].t_widths], axis=1)  # (widths, n_null)
     tests = rows[rows.kind == "test"]
     out = []
@@ -66,10 +67,10 @@ def best_baselines(frame: pd.DataFrame, case: str) -> dict:
     return best
 
 
-def score(frame: pd.DataFrame, cases: list[str], columns: list[int]) -> dict:
+def score(frame: pd.DataFrame, cases: list[str], method: str, columns: list[int]) -> dict:
     held, beats, powers, type1, cells = 0, 0, [], [], []
     for case in cases:
-        pvalues = ladder_pvalues(frame, case, columns)
+        pvalues = ladder_pvalues(frame, case, method, columns)
         best = best_baselines(frame, case)
         tests = frame[(frame.case == case) & (frame.kind == "test") & frame.method.isin(BASELINES)]
         type1.append(rate(pvalues[pvalues.n_signal == 0].pvalue)[0])
@@ -85,11 +86,20 @@ def score(frame: pd.DataFrame, cases: list[str], columns: list[int]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", type=Path, help="a bench_compare.py CSV with sparker-ladder and the baselines")
+    parser.add_argument("csv", type=Path, nargs="+", help="bench_compare.py CSVs with ladder methods and the baselines")
     parser.add_argument("--max-widths", type=int, default=3, help="largest ladder considered (cost grows with it)")
     parser.add_argument("--top", type=int, default=12, help="candidates printed")
     args = parser.parse_args()
-    frame = pd.read_csv(args.csv, keep_default_na=False, na_values=[""])
+    frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in args.csv]
+    seen: set = set()
+    for i, part in enumerate(frames):  # a method read from an earlier file is not read again
+        methods = set(part.method.unique())
+        frames[i] = part[~part.method.isin(seen)]
+        seen |= methods
+    frame = pd.concat(frames, ignore_index=True)
+    ladders = [m for m in LADDER_VARIANTS if m in set(frame.method)]
+    if not ladders:
+        parser.error("the CSVs hold no ladder method (bench_compare.LADDER_VARIANTS)")
     tuning = set(panel.halves()["tuning"])
     cases = [c for c in frame.case.unique() if c in tuning]
     if not cases:
@@ -97,18 +107,24 @@ def main() -> None:
     ignored = sorted(set(frame.case.unique()) - tuning)
     print(f"tuning cases: {', '.join(cases)}" + (f"; ignored (not tuning): {', '.join(ignored)}" if ignored else ""))
     results = []
-    for size in range(1, args.max_widths + 1):
-        for columns in itertools.combinations(range(len(LADDER_FRACTIONS)), size):
-            results.append((columns, score(frame, cases, list(columns))))
-    results.sort(key=lambda r: (-r[1]["held"], -r[1]["beats"], -r[1]["mean_power"], r[1]["max_type1"], len(r[0])))
-    n_cells = len(results[0][1]["cells"])
-    print(f"\n| widths (x median) | cells held (of {n_cells}) | cells beating every baseline | mean power | max type-I |")
-    print("|---|---:|---:|---:|---:|")
-    for columns, s in results[: args.top]:
+    for method in ladders:
+        for size in range(1, args.max_widths + 1):
+            for columns in itertools.combinations(range(len(LADDER_FRACTIONS)), size):
+                results.append((method, columns, score(frame, cases, method, list(columns))))
+    results.sort(key=lambda r: (-r[2]["held"], -r[2]["beats"], -r[2]["mean_power"], r[2]["max_type1"], len(r[1])))
+    n_cells = len(results[0][2]["cells"])
+    print(f"\n| method (settings) | widths (x median) | cells held (of {n_cells}) | cells beating every baseline | mean power | max type-I |")
+    print("|---|---|---:|---:|---:|---:|")
+    for method, columns, s in results[: args.top]:
         name = ", ".join(str(LADDER_FRACTIONS[c]) for c in columns)
-        print(f"| {name} | {s['held']} | {s['beats']} | {s['mean_power']:.3f} | {s['max_type1']:.2f} |")
-    columns, s = results[0]
-    print(f"\nchosen: {', '.join(str(LADDER_FRACTIONS[c]) for c in columns)} x median; per cell (SparKer vs the best baseline):")
+        print(f"| {method} {LADDER_VARIANTS[method] or ''} | {name} | {s['held']} | {s['beats']} | {s['mean_power']:.3f} | {s['max_type1']:.2f} |")
+    for method in ladders:  # the best candidate of each method, so the settings can be compared
+        best = next(r for r in results if r[0] == method)
+        print(f"best of {method}: widths {', '.join(str(LADDER_FRACTIONS[c]) for c in best[1])}, held {best[2]['held']}, "
+              f"beats {best[2]['beats']}, mean power {best[2]['mean_power']:.3f}, max type-I {best[2]['max_type1']:.2f}")
+    method, columns, s = results[0]
+    print(f"\nchosen: {method} {LADDER_VARIANTS[method] or ''} at {', '.join(str(LADDER_FRACTIONS[c]) for c in columns)} x median; "
+          "per cell (SparKer vs the best baseline):")
     for cell in s["cells"]:
         print(f"  {cell}")
     print(f"\n(alpha = {ALPHA}; 'held' = power >= best baseline - {TOLERANCE} or inside its 95 % interval)")

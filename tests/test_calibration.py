@@ -220,3 +220,42 @@ def test_calibrating_an_interrupted_fit_is_refused():
             break
     with pytest.raises(ValueError, match=r"`calibrate` needs a fit trained to completion; this one stopped at epoch 20 of 60\."):
         model.calibrate()
+
+
+def test_a_multiscale_fit_calibrates_its_widths_like_configs_and_shows_the_detecting_width():
+    """sigma_final as a list fits every width at once; calibrate() combines them exactly as the
+    `configs` route does with the same widths, and the model then shows the width with the smallest p."""
+    reference, data = gaussian(0, 800, 200, bump=10)
+    params = dict(SMALL, dtype="float64", sigma_final=[0.4, 0.8, 1.6])
+    model = SparKer(**params).fit(reference, data)
+    assert model.scale_ == 1 and model.sigma_final_ == 0.8  # the middle width before calibration
+    for j, width in enumerate(model.sigma_finals_):  # each width's fit is the single fit at that width
+        alone = SparKer(**dict(params, sigma_final=float(width))).fit(reference, data)
+        assert model.t_scales_[j] == pytest.approx(alone.t_obs_, rel=1e-9)
+        np.testing.assert_allclose(model.show_scale(j).centers_, alone.centers_, rtol=1e-9, atol=1e-12)
+    model.show_scale(1)
+    result = model.calibrate(n_toys=15, seed=4)
+    routed = SparKer(**dict(params, sigma_final=0.8)).fit(reference, data).calibrate(
+        n_toys=15, seed=4, configs=[{"sigma_final": float(w)} for w in model.sigma_finals_])
+    assert result.pvalue == routed.combined.pvalue and result.t_obs == pytest.approx(routed.combined.t_obs, rel=1e-12)
+    np.testing.assert_allclose(result.null_distribution, routed.combined.null_distribution, rtol=1e-9)
+    for mine, theirs in zip(result.per_config, routed.per_config):
+        np.testing.assert_allclose(mine.null_distribution, theirs.null_distribution, rtol=1e-9)
+    best = result.scale
+    assert result.per_config[best].pvalue == min(r.pvalue for r in result.per_config)
+    assert model.scale_ == best and model.t_obs_ == pytest.approx(result.per_config[best].t_obs)
+    assert model.pvalue_ == result.pvalue == result.combined.pvalue  # the combined p, not the best width's
+    assert len(model.history_) == len(model._histories[best]) and model.history_[-1].t == model.t_obs_
+
+
+def test_sigma_final_list_errors():
+    reference, data = gaussian(0, 200, 50)
+    with pytest.raises(ValueError, match=r"`sigma_final` must be a positive number, 'auto' or a non-empty list of them; got an empty list\."):
+        SparKer(sigma_final=[]).fit(reference, data)
+    with pytest.raises(ValueError, match=r"`sigma_final` must be a positive number or 'auto'; got -1\."):
+        SparKer(sigma_final=[0.5, -1]).fit(reference, data)
+    with pytest.raises(ValueError, match=r"`sigma_final` must not exceed `sigma_init` when annealing; got 3 > 2\."):
+        SparKer(sigma_init=2.0, sigma_final=[0.5, 3.0]).fit(reference, data)
+    model = SparKer(**dict(SMALL, sigma_final=[0.5, 0.8])).fit(reference, data)
+    with pytest.raises(ValueError, match=r"`scale` must be below the number of scales, 2; got 2\."):
+        model.show_scale(2)

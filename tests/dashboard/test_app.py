@@ -172,9 +172,14 @@ def test_calibration_fills_the_histogram_and_gives_a_pvalue():
 
 def test_default_run_finds_the_rare_topic():
     at = new_app()
-    train(at, n_kernels=8, max_epochs=200)  # the defaults
-    at.switch_page("views/regions.py").run()
+    train(at, n_kernels=8, max_epochs=200)  # the defaults: three final widths
+    calibrate(at, n_toys=19)
+    assert float(metric(at, "p-value")) == pytest.approx(1 / 20)  # the rare topic beats every toy
+    widths = at.dataframe[0].value
+    assert len(widths) == 3 and widths["p at this width"].min() == pytest.approx(1 / 20)
+    at.switch_page("views/regions.py").run()  # the regions of the width that detected
     assert not at.exception
+    assert any("regions of the width with the smallest p-value" in c.value for c in at.caption)
     cards = [m.value for m in at.markdown]
     first = next(i for i, v in enumerate(cards) if v.startswith("**#1 kernel"))
     exemplars = [v for v in cards[first + 1:first + 6] if v.startswith("- ")]
