@@ -101,7 +101,8 @@ def main() -> None:
     if not ladders:
         parser.error("the CSVs hold no ladder method (bench_compare.LADDER_VARIANTS)")
     tuning = set(panel.halves()["tuning"])
-    cases = [c for c in frame.case.unique() if c in tuning]
+    # the tuning cases every ladder method has finished (a partial CSV may lack some)
+    cases = [c for c in frame.case.unique() if c in tuning and all(((frame.case == c) & (frame.method == m)).any() for m in ladders)]
     if not cases:
         parser.error("the CSV holds no case of the panel's tuning half")
     ignored = sorted(set(frame.case.unique()) - tuning)

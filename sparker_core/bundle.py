@@ -7,7 +7,8 @@ Files (no pickle anywhere):
                      multi-scale fit (1 + n_scales, n_toys), the combined min-p statistic in row 0
                      and each scale's t below it, so verify recomputes the combination
     model.npz        the fitted kernels of the shown scale in working space (centres, amplitudes,
-                     sigma) and the preprocessing (mean, scale): enough to recompute its t from the inputs
+                     sigma), those of every scale (scale_centers, scale_amplitudes, scale_sigmas),
+                     and the preprocessing (mean, scale): enough to recompute every t from the inputs
     history.npz      snapshots of training (epoch, sigma, loss, t, centres, amplitudes), for replay
     kernels.parquet  the explain() table, one row per kernel
     points.parquet   every reference and data point: split, row, score f(x), kernel, metadata
@@ -21,7 +22,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,11 +114,15 @@ def save_bundle(
         null = [result.null_distribution] + ([r.null_distribution for r in result.per_config] if multi else [])
         np.save(staging / "null.npy", np.asarray(np.stack(null) if multi else null[0], dtype=np.float64), allow_pickle=False)
         centers_work = (model.centers_ - model.reference_mean_) / model.reference_scale_
+        to_work = lambda centers: (centers - model.reference_mean_) / model.reference_scale_  # noqa: E731
         np.savez(
             staging / "model.npz",
             centers=centers_work,
             amplitudes=model.amplitudes_,
             sigma=np.array(model.sigma_),
+            scale_centers=np.stack([to_work(s.centers) for s in model.scale_snapshots_]),
+            scale_amplitudes=np.stack([s.amplitudes for s in model.scale_snapshots_]),
+            scale_sigmas=np.array([s.sigma for s in model.scale_snapshots_]),
             mean=model.reference_mean_,
             scale=model.reference_scale_,
         )
@@ -201,6 +206,9 @@ class ResultBundle:
     centers: np.ndarray  # (M, d) working space
     amplitudes: np.ndarray  # (M,)
     sigma: float  # final width
+    scale_centers: np.ndarray  # (n_scales, M, d) working space: the kernels of every fitted width
+    scale_amplitudes: np.ndarray  # (n_scales, M)
+    scale_sigmas: np.ndarray  # (n_scales,)
     mean: np.ndarray  # (d,) preprocessing: working space is (x - mean) / scale
     scale: np.ndarray  # (d,)
 
@@ -269,6 +277,9 @@ def load_bundle(path) -> ResultBundle:
         centers=model["centers"],
         amplitudes=model["amplitudes"],
         sigma=float(model["sigma"]),
+        scale_centers=model["scale_centers"],
+        scale_amplitudes=model["scale_amplitudes"],
+        scale_sigmas=model["scale_sigmas"],
         mean=mean,
         scale=scale,
     )
@@ -289,17 +300,18 @@ def load_bundle_inputs(bundle: ResultBundle):
     return pair
 
 
-def recompute_t(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> float:
-    """t = -2 L of the saved kernels on the given inputs, computed afresh (float64)."""
+def recompute_t(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """t = -2 L of the saved kernels of every scale on the given inputs, computed afresh (float64): (n_scales,)."""
     config = bundle.manifest["config"]
     pool = augment_pool([reference, data], bundle.mean, bundle.scale, torch.float64, "cpu")
-    centers = torch.as_tensor(bundle.centers, dtype=torch.float64)[None]
-    amplitudes = torch.as_tensor(bundle.amplitudes, dtype=torch.float64)[None]
-    sigma = torch.tensor([bundle.sigma], dtype=torch.float64)
-    f = evaluate(pool, centers, amplitudes, sigma, config["temperature"], config["competition"])  # (N, 1)
+    centers = torch.as_tensor(bundle.scale_centers, dtype=torch.float64)  # (K, M, d)
+    amplitudes = torch.as_tensor(bundle.scale_amplitudes, dtype=torch.float64)  # (K, M)
+    sigma = torch.as_tensor(bundle.scale_sigmas, dtype=torch.float64)  # (K,)
+    f = evaluate(pool, centers, amplitudes, sigma, config["temperature"], config["competition"])  # (N, K)
     a, b = role_weights(reference.shape[0], data.shape[0])
-    loss = np_loss(f.T, torch.as_tensor(a)[:, None], torch.as_tensor(b)[:, None])
-    return float(t_from_loss(loss.item()))
+    k = centers.shape[0]
+    loss = np_loss(f.T, torch.as_tensor(a)[:, None].expand(-1, k), torch.as_tensor(b)[:, None].expand(-1, k))
+    return np.atleast_1d(t_from_loss(loss.numpy()))
 
 
 def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1e-4) -> list[str]:
@@ -329,8 +341,20 @@ def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1
         if not np.isclose(res["t_fit"], t_fit, rtol=1e-12):
             raise ValueError(f"bundle {bundle.path}: the saved kernels' t {res['t_fit']:.6g} is not scale {res['scale']}'s t {t_fit:.6g}.")
         passed.append(f"combined min-p statistic of {len(scales)} scales recomputed from their t and toys")
-    t_new = recompute_t(bundle, reference, data)
-    if not np.isclose(t_new, t_fit, rtol=rtol, atol=1e-6):
-        raise ValueError(f"bundle {bundle.path}: t recomputed from the saved kernels is {t_new:.6g}, the manifest says {t_fit:.6g}.")
-    passed.append(f"t of the saved kernels recomputed from the inputs ({t_new:.6g})")
+        t_new = recompute_t(bundle, reference, data)
+        for j, (new, r) in enumerate(zip(t_new, scales)):
+            if not np.isclose(new, r.t_obs, rtol=rtol, atol=1e-6):
+                raise ValueError(f"bundle {bundle.path}: t of scale {j} recomputed from its saved kernels is {new:.6g}, "
+                                 f"the manifest says {r.t_obs:.6g}.")
+        passed.append(f"t of every scale recomputed from its saved kernels and the inputs ({', '.join(f'{t:.6g}' for t in t_new)})")
+    shown = recompute_t(_shown_only(bundle), reference, data)[0]
+    if not np.isclose(shown, t_fit, rtol=rtol, atol=1e-6):
+        raise ValueError(f"bundle {bundle.path}: t recomputed from the saved kernels is {shown:.6g}, the manifest says {t_fit:.6g}.")
+    passed.append(f"t of the saved kernels recomputed from the inputs ({shown:.6g})")
     return passed
+
+
+def _shown_only(bundle: ResultBundle) -> ResultBundle:
+    """The bundle with the shown scale's kernels as its only scale (what the map and regions show)."""
+    return replace(bundle, scale_centers=bundle.centers[None], scale_amplitudes=bundle.amplitudes[None],
+                   scale_sigmas=np.array([bundle.sigma]))

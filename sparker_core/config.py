@@ -22,7 +22,7 @@ INITS = ("excess", "random")
 # (for MiniLM sentence embeddings even the 0.1th percentile is 0.7 of the median).
 # Chosen on the tuning half of the evaluation panel (benchmarks/panel, README "Choosing the defaults").
 AUTO_SIGMA_INIT_PERCENTILE = 50.0
-AUTO_SIGMA_FINAL_FRACTIONS = (0.2, 0.45, 0.9)
+AUTO_SIGMA_FINAL_FRACTIONS = (0.45, 0.6, 0.9)
 # The single width of the fixed-centre baseline's sigma="auto" and of "auto" in `configs`.
 AUTO_SIGMA_FINAL_FRACTION = 0.35
 # Size of the reference subsample those percentiles are computed on.

@@ -298,6 +298,7 @@ class SparKer:
                 ))
             self._centers_scales = batch.centers
             self.t_scales_ = batch.t.astype(np.float64)
+            self.scale_snapshots_ = tuple(history[-1] for history in self._histories)  # the last state of every scale
             self.sigma_finals_ = np.array([c.sigma_final for c in problem.configs])
             self.stopped_early_ = batch.epoch < config.max_epochs
             self.show_scale(shown)

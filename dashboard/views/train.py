@@ -86,7 +86,7 @@ def _controls() -> None:
     st.number_input("competition temperature", min_value=0.01, step=0.1, key="ctl_temperature")
     st.text_input("initial width sigma ('auto' = median distance)", key="ctl_sigma_init")
     st.text_input("final width sigma", key="ctl_sigma_final",
-                  help="'auto' fits three final widths together (0.2, 0.45 and 0.9 x the median distance) and "
+                  help="'auto' fits three final widths together (0.45, 0.6 and 0.9 x the median distance) and "
                        "combines their calibrated p-values; a number fits one width; numbers separated by commas fit those")
     st.selectbox("schedule", SCHEDULES, key="ctl_schedule")
     st.number_input("epochs", min_value=1, max_value=5000, step=10, key="ctl_max_epochs")
