@@ -94,6 +94,7 @@ LADDER_VARIANTS = {
     "sparker-ladder-l1": {"sparsity": 1.0},
     "sparker-ladder-l3": {"sparsity": 3.0},
     "sparker-ladder-k16-l1": {"n_kernels": 16, "sparsity": 1.0},
+    "sparker-ladder-e100": {"max_epochs": 100},
 }
 METHODS = ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed", "sparker-random", "sparker-multi", "sparker-single",
            *LADDER_VARIANTS)

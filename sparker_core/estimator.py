@@ -120,8 +120,11 @@ class SparKer:
     ``sigma_final``; the test statistic is t = -2 L after the last epoch.
 
     Parameters are stored as given and validated in ``fit``. ``sigma_init="auto"`` is the median
-    pairwise distance of up to 1,000 reference rows and ``sigma_final="auto"`` 0.35 times it (in
-    working space). Initial centres (``init``): ``"excess"`` puts them on the data rows where the
+    pairwise distance of up to 1,000 reference rows (in working space). ``sigma_final`` is a number
+    (one width), a list (several), or ``"auto"``: AUTO_SIGMA_FINAL_FRACTIONS (0.45, 0.6, 0.9) times
+    that median. Several widths are trained together, calibrated on the same toys and combined by
+    their smallest p-value (``calibrate``); the fitted attributes describe one of them, the shown
+    scale (``show_scale``). Initial centres (``init``): ``"excess"`` puts them on the data rows where the
     data most outnumber the reference among their 10 nearest neighbours, skipping rows near a start
     already taken (``sparker_core.neighbours``; ties and the reference probe drawn with ``seed``); ``"random"`` on distinct data rows drawn with
     ``seed``. Amplitudes start at 0. A kernel is active when |a_i| >= ``active_threshold``.
