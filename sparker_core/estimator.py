@@ -273,6 +273,8 @@ class SparKer:
 
         reference: array of shape (n_reference, n_features); data: (n_data, n_features). Stopping the
         iteration early leaves a usable model at the last snapshot with ``stopped_early_ = True``.
+        Every final width is trained in the same batched program; the snapshots yielded are those of
+        the shown (middle) scale, and ``scale_snapshots_`` holds the latest of every scale.
         """
         check_int("every", every, 1)
         problem = self.prepare(reference, data, reference_weight, data_weight)
