@@ -1,0 +1,72 @@
+"""One line per case and signal level of a ``bench_compare.py`` run: SparKer against the best baseline.
+
+    python benchmarks/summarise.py benchmarks/results/compare-DATE.csv [--method sparker]
+
+For each case (grouped by the evaluation panel's half, then the cases before the panel) and signal
+level: SparKer's power at alpha = 0.05 with its 95 % interval, the best baseline's, whether SparKer
+holds the issue's target (at least the best baseline's power minus 0.05, or inside its interval),
+whether it beats every baseline, the type-I error of SparKer and of the best baseline at that case,
+and the share of signal rows among the top region's members where SparKer rejected (target: >= 70 %).
+The p-values of the shared-null methods are filled exactly as ``bench_compare.py`` fills them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "panel"))
+import panel  # noqa: E402
+from bench_compare import ALPHA, rate, shared_pvalues  # noqa: E402
+from choose_widths import BASELINES, TOLERANCE  # noqa: E402
+
+
+def summarise(frame: pd.DataFrame, method: str) -> list[str]:
+    halves = panel.halves()
+    groups = [("tuning", halves["tuning"]), ("held-out", halves["heldout"]),
+              ("before the panel", [c for c in frame.case.unique() if c not in panel.CASES])]
+    lines = ["| half | case | signal | SparKer | best baseline | held | beats all | type-I SparKer / best | top region signal share where rejected |",
+             "|---|---|---:|---|---|:-:|:-:|---|---|"]
+    totals = {}
+    for half, names in groups:
+        for case in [c for c in names if c in set(frame.case)]:
+            tests = frame[(frame.case == case) & (frame.kind == "test")]
+            type1 = {m: rate(g.pvalue)[0] for m, g in tests[tests.n_signal == 0].groupby("method")}
+            for n_signal, group in tests[tests.n_signal > 0].groupby("n_signal"):
+                rates = {m: rate(g.pvalue) for m, g in group.groupby("method") if m in BASELINES}
+                best = max(rates, key=lambda m: rates[m][0])
+                mine = group[group.method == method]
+                power, low, high = rate(mine.pvalue)
+                held = power >= rates[best][0] - TOLERANCE or rates[best][1] <= power <= rates[best][2]
+                beats = power > max(r[0] for r in rates.values())
+                rejected = mine[mine.pvalue <= ALPHA].top_kernel_signal_share.dropna()
+                share = f"{rejected.mean():.0%} over {len(rejected)}" if len(rejected) else "none rejected"
+                lines.append(f"| {half} | {case} | {n_signal} | {power:.2f} [{low:.2f}, {high:.2f}] | {best} "
+                             f"{rates[best][0]:.2f} [{rates[best][1]:.2f}, {rates[best][2]:.2f}] | {'yes' if held else 'no'} | "
+                             f"{'yes' if beats else 'no'} | {type1.get(method, np.nan):.2f} / {type1.get(best, np.nan):.2f} | {share} |")
+                held_n, beats_n, cells = totals.get(half, (0, 0, 0))
+                totals[half] = (held_n + held, beats_n + beats, cells + 1)
+    lines.append("")
+    for half, (held_n, beats_n, cells) in totals.items():
+        lines.append(f"{half}: held {held_n} of {cells} cells, beats every baseline in {beats_n}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("csv", type=Path, help="a bench_compare.py CSV (full mode)")
+    parser.add_argument("--method", default="sparker", help="the SparKer method to summarise (default: sparker)")
+    args = parser.parse_args()
+    frame = pd.read_csv(args.csv, keep_default_na=False, na_values=[""])
+    frame = pd.concat([shared_pvalues(group.copy()) for _, group in frame.groupby("case")], ignore_index=True)
+    print(f"{args.csv}: {args.method} against the best of {', '.join(BASELINES)} (alpha = {ALPHA})\n")
+    print("\n".join(summarise(frame, args.method)))
+
+
+if __name__ == "__main__":
+    main()
