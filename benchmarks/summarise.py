@@ -49,11 +49,12 @@ def summarise(frame: pd.DataFrame, method: str) -> list[str]:
                 lines.append(f"| {half} | {case} | {n_signal} | {power:.2f} [{low:.2f}, {high:.2f}] | {best} "
                              f"{rates[best][0]:.2f} [{rates[best][1]:.2f}, {rates[best][2]:.2f}] | {'yes' if held else 'no'} | "
                              f"{'yes' if beats else 'no'} | {type1.get(method, np.nan):.2f} / {type1.get(best, np.nan):.2f} | {share} |")
-                held_n, beats_n, cells = totals.get(half, (0, 0, 0))
-                totals[half] = (held_n + held, beats_n + beats, cells + 1)
+                held_n, beats_n, powers = totals.get(half, (0, 0, []))
+                totals[half] = (held_n + held, beats_n + beats, powers + [power])
     lines.append("")
-    for half, (held_n, beats_n, cells) in totals.items():
-        lines.append(f"{half}: held {held_n} of {cells} cells, beats every baseline in {beats_n}")
+    for half, (held_n, beats_n, powers) in totals.items():
+        lines.append(f"{half}: held {held_n} of {len(powers)} cells, beats every baseline in {beats_n}, "
+                     f"mean power {np.mean(powers):.3f}")
     return lines
 
 
