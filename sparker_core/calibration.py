@@ -266,7 +266,7 @@ class _Scale:
 
 def _resolve_scales(model, configs: Sequence[dict] | None) -> list[_Scale]:
     problem = model._problem
-    base: SparKerConfig = problem.config
+    base: SparKerConfig = model.config_  # the shown scale: configs override its settings
     if configs is None:  # the fitted scales (one, or the ladder of a multi-scale fit)
         if problem.n_scales == 1:
             return [_Scale("fitted", {}, base, problem.sigmas[:, 0])]

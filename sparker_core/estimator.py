@@ -383,13 +383,15 @@ class SparKer:
             self.show_scale(result.scale)  # the scale that detected
 
     def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
-        """Calibrated significance of the fit: a ``TestResult`` (or ``MultiScaleResult`` with ``configs``).
+        """Calibrated significance of the fit: a ``TestResult``, or a ``MultiScaleResult`` for several widths.
 
         n_toys: pseudo-experiments; method: "permutation" (default) or "reference"; batch: toys
         trained together (memory is O(batch * n_points * n_kernels); results do not depend on it);
         seed: randomness of the toys; poisson: fluctuate the pseudo-data size (reference method);
-        configs: list of dicts overriding ``sigma_final`` (a number, 'auto' or 'pNN') and/or
-        ``n_kernels``, calibrated on the same toys and combined by ``combine`` ("minp" or "fisher").
+        configs: list of dicts overriding the shown scale's ``sigma_final`` (a number, 'auto' or
+        'pNN') and/or ``n_kernels``, calibrated on the same toys and combined by ``combine`` ("minp"
+        or "fisher"). Without ``configs`` a multi-scale fit calibrates its own widths (a
+        ``MultiScaleResult``); a one-width fit gives a ``TestResult``.
         """
         result = None
         for result in self.calibrate_iter(n_toys, method, batch, seed, poisson, configs, combine):
