@@ -214,8 +214,8 @@ def sparker(method: str, reference, seed: int) -> SparKer:
                  **{name: LADDER_FRACTIONS for name in LADDER_VARIANTS}}.get(method)
     if fractions is None:
         return SparKer(seed=seed)
-    return SparKer(seed=seed, sigma_final=widths(reference, seed, fractions) if len(fractions) > 1 else
-                   widths(reference, seed, fractions)[0], **LADDER_VARIANTS.get(method, {}))
+    values = widths(reference, seed, fractions)
+    return SparKer(seed=seed, sigma_final=values if len(values) > 1 else values[0], **LADDER_VARIANTS.get(method, {}))
 
 
 def statistic(method: str, reference, data, seed: int):
@@ -380,7 +380,7 @@ def shared_pvalues(frame: pd.DataFrame) -> pd.DataFrame:
         tests = (frame.kind == "test") & (frame.method == m)
         if not null_rows.any():
             continue
-        if not (frame.loc[null_rows, "t_widths"].fillna("").astype(str) != "").any():
+        if _n_widths(frame[null_rows]) == 1:
             null = frame.loc[null_rows, "t"].to_numpy()
             frame.loc[tests, "pvalue"] = [empirical_pvalue(t, null) for t in frame.loc[tests, "t"]]
             continue

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "panel"))
 import panel  # noqa: E402
 from bench_compare import ALPHA, rate, shared_pvalues  # noqa: E402
-from choose_widths import BASELINES, TOLERANCE  # noqa: E402
+from choose_widths import BASELINES, TOLERANCE, best_baselines  # noqa: E402
 
 
 def summarise(frame: pd.DataFrame, method: str) -> list[str]:
@@ -37,17 +37,15 @@ def summarise(frame: pd.DataFrame, method: str) -> list[str]:
         for case in [c for c in names if c in set(frame.case)]:
             tests = frame[(frame.case == case) & (frame.kind == "test")]
             type1 = {m: rate(g.pvalue)[0] for m, g in tests[tests.n_signal == 0].groupby("method")}
-            for n_signal, group in tests[tests.n_signal > 0].groupby("n_signal"):
-                rates = {m: rate(g.pvalue) for m, g in group.groupby("method") if m in BASELINES}
-                best = max(rates, key=lambda m: rates[m][0])
-                mine = group[group.method == method]
+            for n_signal, (best, best_power, best_low, best_high) in best_baselines(frame, case).items():
+                mine = tests[(tests.n_signal == n_signal) & (tests.method == method)]
                 power, low, high = rate(mine.pvalue)
-                held = power >= rates[best][0] - TOLERANCE or rates[best][1] <= power <= rates[best][2]
-                beats = power > max(r[0] for r in rates.values())
+                held = power >= best_power - TOLERANCE or best_low <= power <= best_high
+                beats = power > best_power  # above the best baseline is above every baseline
                 rejected = mine[mine.pvalue <= ALPHA].top_kernel_signal_share.dropna()
                 share = f"{rejected.mean():.0%} over {len(rejected)}" if len(rejected) else "none rejected"
                 lines.append(f"| {half} | {case} | {n_signal} | {power:.2f} [{low:.2f}, {high:.2f}] | {best} "
-                             f"{rates[best][0]:.2f} [{rates[best][1]:.2f}, {rates[best][2]:.2f}] | {'yes' if held else 'no'} | "
+                             f"{best_power:.2f} [{best_low:.2f}, {best_high:.2f}] | {'yes' if held else 'no'} | "
                              f"{'yes' if beats else 'no'} | {type1.get(method, np.nan):.2f} / {type1.get(best, np.nan):.2f} | {share} |")
                 held_n, beats_n, powers = totals.get(half, (0, 0, []))
                 totals[half] = (held_n + held, beats_n + beats, powers + [power])

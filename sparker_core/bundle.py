@@ -22,7 +22,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -301,12 +301,13 @@ def load_bundle_inputs(bundle: ResultBundle):
 
 
 def recompute_t(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """t = -2 L of the saved kernels of every scale on the given inputs, computed afresh (float64): (n_scales,)."""
+    """t = -2 L computed afresh (float64) from the inputs, in one pass: of the shown kernels, then of
+    every scale's saved kernels: array of shape (1 + n_scales,)."""
     config = bundle.manifest["config"]
     pool = augment_pool([reference, data], bundle.mean, bundle.scale, torch.float64, "cpu")
-    centers = torch.as_tensor(bundle.scale_centers, dtype=torch.float64)  # (K, M, d)
-    amplitudes = torch.as_tensor(bundle.scale_amplitudes, dtype=torch.float64)  # (K, M)
-    sigma = torch.as_tensor(bundle.scale_sigmas, dtype=torch.float64)  # (K,)
+    centers = torch.as_tensor(np.concatenate([bundle.centers[None], bundle.scale_centers]), dtype=torch.float64)  # (K, M, d)
+    amplitudes = torch.as_tensor(np.concatenate([bundle.amplitudes[None], bundle.scale_amplitudes]), dtype=torch.float64)
+    sigma = torch.as_tensor(np.r_[bundle.sigma, bundle.scale_sigmas], dtype=torch.float64)  # (K,)
     f = evaluate(pool, centers, amplitudes, sigma, config["temperature"], config["competition"])  # (N, K)
     a, b = role_weights(reference.shape[0], data.shape[0])
     k = centers.shape[0]
@@ -331,6 +332,7 @@ def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1
         )
     passed.append(f"p-value from {bundle.result.n_toys} toys")
     t_fit = res["t_obs"]
+    shown, *t_scales = recompute_t(bundle, reference, data)
     if isinstance(bundle.result, MultiScaleResult):
         scales = bundle.result.per_config
         stat, stat_null = combined_statistics([r.t_obs for r in scales], np.stack([r.null_distribution for r in scales]), "minp")
@@ -341,20 +343,12 @@ def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1
         if not np.isclose(res["t_fit"], t_fit, rtol=1e-12):
             raise ValueError(f"bundle {bundle.path}: the saved kernels' t {res['t_fit']:.6g} is not scale {res['scale']}'s t {t_fit:.6g}.")
         passed.append(f"combined min-p statistic of {len(scales)} scales recomputed from their t and toys")
-        t_new = recompute_t(bundle, reference, data)
-        for j, (new, r) in enumerate(zip(t_new, scales)):
+        for j, (new, r) in enumerate(zip(t_scales, scales)):
             if not np.isclose(new, r.t_obs, rtol=rtol, atol=1e-6):
                 raise ValueError(f"bundle {bundle.path}: t of scale {j} recomputed from its saved kernels is {new:.6g}, "
                                  f"the manifest says {r.t_obs:.6g}.")
-        passed.append(f"t of every scale recomputed from its saved kernels and the inputs ({', '.join(f'{t:.6g}' for t in t_new)})")
-    shown = recompute_t(_shown_only(bundle), reference, data)[0]
+        passed.append(f"t of every scale recomputed from its saved kernels and the inputs ({', '.join(f'{t:.6g}' for t in t_scales)})")
     if not np.isclose(shown, t_fit, rtol=rtol, atol=1e-6):
         raise ValueError(f"bundle {bundle.path}: t recomputed from the saved kernels is {shown:.6g}, the manifest says {t_fit:.6g}.")
     passed.append(f"t of the saved kernels recomputed from the inputs ({shown:.6g})")
     return passed
-
-
-def _shown_only(bundle: ResultBundle) -> ResultBundle:
-    """The bundle with the shown scale's kernels as its only scale (what the map and regions show)."""
-    return replace(bundle, scale_centers=bundle.centers[None], scale_amplitudes=bundle.amplitudes[None],
-                   scale_sigmas=np.array([bundle.sigma]))
