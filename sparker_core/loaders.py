@@ -12,9 +12,13 @@ import hashlib
 import math
 import os
 import re
+import struct
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pickle import UnpicklingError  # the exception type only, to catch it: nothing here unpickles
+from tokenize import TokenError
 
 import numpy as np
 import pandas as pd
@@ -41,6 +45,8 @@ class EmbeddingTable:
     metadata: pd.DataFrame  # n_samples rows (text, image path, id, ...), index 0..n-1; may have no columns
     path: str  # the file as given
     sha256: str  # hex digest of the file's bytes
+    columns: tuple | None = None  # the file's columns that form the vectors, in order; None for a bare array
+    notes: tuple = ()  # one-line notes on choices the loader made (identifier columns left out); also warned
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +58,8 @@ class EmbeddingPair:
     reference_metadata: pd.DataFrame  # n_reference rows, index 0..n_reference-1
     data_metadata: pd.DataFrame  # n_data rows, index 0..n_data-1
     files: dict  # {path: sha256} of every file read
+    columns: tuple | None = None  # the columns that form the vectors, in order; None when read from bare arrays
+    notes: tuple = ()  # one-line notes on choices the loader made (identifier columns left out); also warned
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,20 @@ class _Request:
     vector_column: str | None
     max_expanded_bytes: int
     keep: tuple  # columns that stay metadata even when numeric (a label column)
+    features: tuple | None = None  # the columns to use as the vectors, in order (`features`)
+    ignore: tuple = ()  # columns left out of the vectors (`ignore`)
+
+
+@dataclass(frozen=True)
+class _Content:
+    values: np.ndarray
+    metadata: pd.DataFrame | None = None
+    columns: tuple | None = None  # table columns that form the vectors
+    notes: tuple = ()
 
 
 def load_embeddings(path, key=None, vector_column=None, max_bytes=None, max_expanded_bytes=None,
-                    name="file") -> EmbeddingTable:
+                    name="file", *, features=None, ignore=None) -> EmbeddingTable:
     """Read one file of embeddings, chosen by its extension, and validate it.
 
     .npy; .npz, .h5/.hdf5 and .pt/.pth (a tensor or a dict of tensors), where ``key`` names the
@@ -73,41 +91,76 @@ def load_embeddings(path, key=None, vector_column=None, max_bytes=None, max_expa
     header row and .parquet, where the numeric columns form the vector whatever their names and
     the other columns are metadata, or ``vector_column`` names the one column holding whole vectors
     (a parquet list column, found by itself when there is only one, or text like "[0.1, 0.2]").
-    ``max_bytes`` bounds the file size and ``max_expanded_bytes`` the unpacked size of .npz,
-    .parquet and .h5 contents (defaults ``MAX_FILE_BYTES`` and ``MAX_EXPANDED_BYTES``).
-    ``name`` is how error messages call the file ("reference", "data").
 
-    Every problem raises one one-line ``ValueError`` (``TypeError`` for non-numeric values)
-    that names the file.
+    Tables (.csv, .tsv, .parquet) also take ``features``, the list of columns that form the
+    vectors (in that order; every other column is metadata), or ``ignore``, a list of columns
+    left out of the vectors (they stay in the metadata); naming a column the file lacks is an
+    error. Without ``features`` the columns are inferred, and never silently changed:
+
+    - a CSV's first line is its header, so a first line holding numbers is data, not names, and
+      is refused (add a header) rather than lost; the one exception is a column named by its own
+      position, as in ``0,1,2,...`` (pandas' default names).
+    - a CSV column of numbers with a few cells that are not numbers (a typo) is an error naming
+      the column, the line and the cell, not a column quietly moved to the metadata.
+    - a column of distinct integers in increasing or decreasing order (a row id or index) is left
+      out of the vectors and kept as metadata, with a note; name it in ``features`` to use it.
+      When every numeric column looks so, they are used, with a note. Notes are warned
+      (``UserWarning``) and kept in ``EmbeddingTable.notes``.
+
+    ``EmbeddingTable.columns`` names the columns used (None for a bare array).
+    ``max_bytes`` bounds the file size and ``max_expanded_bytes`` the memory the contents take
+    once loaded: the unpacked arrays or table and their float64 (float32) copy, counted from
+    the file's headers before anything large is allocated (defaults ``MAX_FILE_BYTES`` and
+    ``MAX_EXPANDED_BYTES``). ``name`` is how error messages call the file ("reference", "data").
+
+    Every problem raises one one-line ``ValueError`` that names the file.
     """
-    path = os.fspath(path)
-    values, metadata = _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep=())
-    return EmbeddingTable(_checked(values, name, path), metadata, path, _sha256(path))
+    table = _load(path, key, vector_column, max_bytes, max_expanded_bytes, name, features, ignore)
+    _warn(table.notes)
+    return table
 
 
 def load_pair(reference, data=None, label_column=None, reference_value=None, data_value=None, key=None,
-              vector_column=None, max_bytes=None, max_expanded_bytes=None) -> EmbeddingPair:
+              vector_column=None, max_bytes=None, max_expanded_bytes=None, *, features=None,
+              ignore=None) -> EmbeddingPair:
     """Reference and data embeddings, from two files or from one file split by a label column.
 
     Either ``data`` is a second file, or ``label_column`` names a column of ``reference`` whose
     value ``reference_value`` marks reference rows and ``data_value`` data rows (compared as
     strings, so 0 and "0" match); rows with other values are dropped, and the label column is
     neither part of the vectors nor of the metadata. Other arguments as for ``load_embeddings``.
+
+    ``features`` and ``ignore`` apply to the table when the other file is an array.
+    Two tables must give the vectors from the same columns: the data's columns are put in the
+    reference's order, and a column used in one file but not in the other is an error naming
+    it (with the first cell that is not a number). ``EmbeddingPair.columns`` names the columns
+    used and ``EmbeddingPair.notes`` the notes of both files.
     """
     if (data is None) == (label_column is None):
         raise ValueError(
             "give either `data` (a second file) or `label_column` with `reference_value` and `data_value` "
             f"(to split `reference`); got data={data!r} and label_column={label_column!r}."
         )
-    options = dict(key=key, vector_column=vector_column, max_bytes=max_bytes, max_expanded_bytes=max_expanded_bytes)
+    options = dict(key=key, vector_column=vector_column, max_bytes=max_bytes, max_expanded_bytes=max_expanded_bytes,
+                   features=features, ignore=ignore)
     if data is not None:
-        ref = load_embeddings(reference, name="reference", **options)
-        dat = load_embeddings(data, name="data", **options)
+        tables = [os.path.splitext(os.fspath(p))[1].lower() in _TABLES for p in (reference, data)]
+        if any(tables) and not all(tables):  # one table and one array: columns are chosen in the table only
+            array = {k: None for k in ("features", "ignore")}
+            ref = _load(reference, name="reference", **{**options, **({} if tables[0] else array)})
+            dat = _load(data, name="data", **{**options, **({} if tables[1] else array)})
+        else:
+            ref = _load(reference, name="reference", **options)
+            dat = _load(data, name="data", **options)
+        data_vectors, columns = _aligned(ref, dat)
         try:
-            check_same_width(dat.vectors, ref.vectors)
+            check_same_width(data_vectors, ref.vectors)
         except ValueError as err:
             raise ValueError(_locate(_locate(str(err), "data", dat.path), "reference", ref.path)) from None
-        return EmbeddingPair(ref.vectors, dat.vectors, ref.metadata, dat.metadata, {ref.path: ref.sha256, dat.path: dat.sha256})
+        notes = ref.notes + dat.notes
+        _warn(notes)
+        return EmbeddingPair(ref.vectors, data_vectors, ref.metadata, dat.metadata,
+                             {ref.path: ref.sha256, dat.path: dat.sha256}, columns, notes)
 
     if reference_value is None or data_value is None:
         raise ValueError(
@@ -117,7 +170,9 @@ def load_pair(reference, data=None, label_column=None, reference_value=None, dat
         raise ValueError(f"`reference_value` and `data_value` must differ; got {reference_value!r} and {data_value!r}.")
     path = os.fspath(reference)
     where = _where("reference", path)
-    values, metadata = _read(path, key, vector_column, max_bytes, max_expanded_bytes, "reference", keep=(label_column,))
+    content = _read(path, key, vector_column, max_bytes, max_expanded_bytes, "reference", keep=(label_column,),
+                    features=_column_list(features, "features"), ignore=_column_list(ignore, "ignore"))
+    values, metadata = content.values, content.metadata
     if label_column not in metadata.columns:  # a bare array; table readers check their own columns
         raise ValueError(f"{where} has no column {label_column!r} (`label_column`); columns: {_names(metadata.columns)}.")
     labels = metadata[label_column].astype(str).to_numpy()
@@ -133,7 +188,73 @@ def load_pair(reference, data=None, label_column=None, reference_value=None, dat
             )
         sides.append((_checked(values[rows], f"{role} rows", path), metadata[rows].reset_index(drop=True)))
     (ref_vectors, ref_meta), (data_vectors, data_meta) = sides
-    return EmbeddingPair(ref_vectors, data_vectors, ref_meta, data_meta, {path: _sha256(path)})
+    _warn(content.notes)
+    return EmbeddingPair(ref_vectors, data_vectors, ref_meta, data_meta, {path: _sha256(path)},
+                         content.columns, content.notes)
+
+
+def _load(path, key, vector_column, max_bytes, max_expanded_bytes, name, features, ignore) -> EmbeddingTable:
+    """load_embeddings without warning its notes (load_pair warns those of both files at once)."""
+    path = os.fspath(path)
+    content = _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep=(),
+                    features=_column_list(features, "features"), ignore=_column_list(ignore, "ignore"))
+    return EmbeddingTable(_checked(content.values, name, path), content.metadata, path, _sha256(path),
+                          content.columns, content.notes)
+
+
+def _warn(notes) -> None:
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+
+
+def _column_list(names, argument: str) -> tuple | None:
+    """``features`` / ``ignore`` as a tuple of column names (None when not given)."""
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"`{argument}` must be a list of column names; got {names!r}.")
+    if not names:
+        raise ValueError(f"`{argument}` must name at least one column; got an empty list.")
+    twice = sorted({n for n in names if list(names).count(n) > 1})
+    if twice:
+        raise ValueError(f"`{argument}` names {_names(twice, quote=True)} more than once.")
+    return tuple(names)
+
+
+def _aligned(ref: EmbeddingTable, dat: EmbeddingTable):
+    """The data vectors with their columns in the reference's order, and the columns used."""
+    if ref.columns is None or dat.columns is None:
+        return dat.vectors, ref.columns if dat.columns is None else dat.columns
+    if ref.columns == dat.columns:
+        return dat.vectors, ref.columns
+    if set(ref.columns) == set(dat.columns):
+        return dat.vectors[:, [dat.columns.index(c) for c in ref.columns]], ref.columns
+    for used, other, (role, other_role) in ((ref, dat, ("reference", "data")), (dat, ref, ("data", "reference"))):
+        missing = [c for c in used.columns if c not in other.columns]
+        if missing:
+            break
+    column = missing[0]
+    used_where, other_where = _where(role, used.path), _where(other_role, other.path)
+    if column not in other.metadata.columns:
+        raise ValueError(
+            f"{used_where} uses column {column!r} in the vectors, but {other_where} has no such column; "
+            "choose the columns with `features` or `ignore`."
+        )
+    cells = other.metadata[column]
+    bad = _first_non_number(cells)
+    if bad is not None:
+        row, value = bad
+        raise ValueError(
+            f"column {column!r} is numeric in {used_where} but not in {other_where}, whose {_place(other.path, row)} "
+            f"holds {_shown(value)}; fix that cell, or leave the column out with `ignore`."
+        )
+    reason = (
+        "as a row identifier (distinct ordered integers)" if _identifier_like(cells) else f"(its type is {cells.dtype})"
+    )
+    raise ValueError(
+        f"{used_where} uses column {column!r} in the vectors, but {other_where} leaves it out {reason}; "
+        "choose the columns with `features` or `ignore`."
+    )
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -155,12 +276,18 @@ def _names(names, quote: bool = False) -> str:
     return ", ".join(shown) if shown else "(none)"
 
 
+def _shown(value) -> str:
+    """A cell as messages quote it: one line, at most 40 characters."""
+    text = repr(str(value))
+    return _one_line(text if len(text) <= 40 else text[:37] + "...")
+
+
 def _checked(values, name: str, path: str) -> np.ndarray:
     """check_points with the file in its message; float16 becomes float32, float32/float64 stay."""
     try:
         array = check_points(values, name)
-    except (ValueError, TypeError) as err:
-        raise type(err)(_locate(str(err), name, path)) from None
+    except (ValueError, TypeError) as err:  # a file of non-numbers (complex, dates, text) is a bad file: ValueError
+        raise ValueError(_locate(str(err), name, path)) from None
     if array.dtype not in (np.float32, np.float64):
         array = array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
     return array
@@ -174,8 +301,11 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep) -> tuple[np.ndarray, pd.DataFrame]:
-    """The file's raw values and metadata (index 0..n-1), after the checks common to all formats."""
+_TABLES = (".csv", ".tsv", ".parquet")
+
+
+def _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep, features=None, ignore=None) -> _Content:
+    """The file's raw values, metadata (index 0..n-1), columns and notes, after the checks common to all formats."""
     where = _where(name, path)
     max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     max_expanded_bytes = MAX_EXPANDED_BYTES if max_expanded_bytes is None else max_expanded_bytes
@@ -188,19 +318,30 @@ def _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep) -
         raise ValueError(
             f"{where} has an unsupported extension {extension or '(none)'!r}; supported: {', '.join(_READERS)}."
         )
+    for argument, names in (("features", features), ("ignore", ignore)):
+        if names is not None and extension not in _TABLES:
+            raise ValueError(
+                f"`{argument}` chooses columns of a table ({', '.join(_TABLES)}); {where} is an array file."
+            )
+    if features is not None and (ignore is not None or vector_column is not None):
+        other = "`ignore`" if ignore is not None else "`vector_column`"
+        raise ValueError(f"give either `features` or {other}, not both; got features={list(features)!r}.")
+    if features is not None and set(features) & set(keep):
+        raise ValueError(f"`features` cannot name the label column {keep[0]!r} (`label_column`).")
     size = os.path.getsize(path)
     if size > max_bytes:
         raise ValueError(f"{where} is too large: {size:,} bytes, over the limit of {max_bytes:,} bytes (`max_bytes`).")
     if size == 0:
         raise ValueError(f"{where} is empty (0 bytes).")
-    request = _Request(path, where, key, vector_column, max_expanded_bytes, tuple(keep))
+    request = _Request(path, where, key, vector_column, max_expanded_bytes, tuple(keep), features, tuple(ignore or ()))
     try:
-        values, metadata = _READERS[extension](request)
+        content = _READERS[extension](request)
     except OSError as err:  # permissions, I/O; format readers turn their own parse errors into messages
         raise ValueError(f"{where} could not be read: {_one_line(err.strerror or err)}.") from None
-    if metadata is None:
-        metadata = pd.DataFrame(index=pd.RangeIndex(len(values) if np.ndim(values) else 0))
-    return values, metadata
+    if content.metadata is None:
+        n_rows = len(content.values) if np.ndim(content.values) else 0
+        content = dataclasses.replace(content, metadata=pd.DataFrame(index=pd.RangeIndex(n_rows)))
+    return content
 
 
 def _choose(request: _Request, available: list, what: str) -> str:
@@ -216,39 +357,77 @@ def _choose(request: _Request, available: list, what: str) -> str:
     return available[0]
 
 
+class _TooLarge(ValueError):
+    """Over ``max_expanded_bytes``: kept apart from the errors of a damaged file."""
+
+
 def _too_large(request: _Request, n_bytes: int, what: str) -> None:
     if n_bytes > request.max_expanded_bytes:
-        raise ValueError(
+        raise _TooLarge(
             f"{request.where}: {what} would take {n_bytes:,} bytes unpacked, over the limit of "
             f"{request.max_expanded_bytes:,} bytes (`max_expanded_bytes`)."
         )
 
 
+def _check_array_size(request: _Request, shape, dtype: np.dtype, what: str) -> None:
+    """Refuse, before it is built, an array whose values and their float copy exceed ``max_expanded_bytes``.
+
+    Integers become float64 and float16 float32 (see ``_checked``), next to the array as read.
+    """
+    n_values = math.prod(shape)
+    if dtype in (np.float32, np.float64):
+        _too_large(request, n_values * dtype.itemsize, what)
+        return
+    final = np.dtype(np.float32 if dtype.kind == "f" and dtype.itemsize < 4 else np.float64)
+    _too_large(request, n_values * (dtype.itemsize + final.itemsize),
+               f"{what} ({dtype} values, with their {final} copy)")
+
+
 # ------------------------------------------------------------------------------------ .npy / .npz
+# what numpy raises on a damaged header: it is parsed as a Python literal (ast, tokenize)
+_HEADER_ERRORS = (ValueError, EOFError, SyntaxError, TypeError, UnicodeDecodeError, TokenError, OverflowError,
+                  MemoryError, RecursionError)
+
+
 def _npy_header(handle, request: _Request, kind: str, n_bytes: int):
-    """(shape, dtype) from a .npy header; refuses object arrays and arrays larger than their bytes."""
+    """(shape, dtype) from a .npy header; refuses object arrays and data of another size than declared."""
     try:
         version = np.lib.format.read_magic(handle)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = read(handle)  # version 3.0 differs from 2.0 only by utf-8 field names
-    except (ValueError, EOFError) as err:
-        raise ValueError(f"{request.where} is not a valid {kind} file ({_one_line(err)}).") from None
+    except _HEADER_ERRORS as err:
+        reason = _one_line(err) or type(err).__name__
+        raise ValueError(f"{request.where} is not a valid {kind} file ({reason}).") from None
     if dtype.hasobject:
         raise ValueError(
             f"{request.where} holds Python objects; only numeric arrays are loaded (pickle is never allowed)."
         )
-    if math.prod(shape) * dtype.itemsize > n_bytes - handle.tell():  # checked before numpy allocates it
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{request.where} is not a valid {kind} file: its header declares the shape {shape}.")
+    declared, held = math.prod(shape) * dtype.itemsize, n_bytes - handle.tell()
+    if declared > held:  # checked before numpy allocates it
         raise ValueError(f"{request.where} is not a valid {kind} file: its header declares more data than it holds.")
+    if declared < held:  # numpy would read the first rows only: a truncated header or appended bytes
+        raise ValueError(
+            f"{request.where} is not a valid {kind} file: it holds {held - declared:,} bytes more than its header "
+            f"declares (shape {shape}, {dtype})."
+        )
     return shape, dtype
 
 
 def _read_npy(request: _Request):
     with open(request.path, "rb") as handle:
-        _npy_header(handle, request, ".npy", os.path.getsize(request.path))
+        shape, dtype = _npy_header(handle, request, ".npy", os.path.getsize(request.path))
+    _check_array_size(request, shape, dtype, "its array")
     try:
-        return np.load(request.path, allow_pickle=False), None
+        return _Content(np.load(request.path, allow_pickle=False))
     except (ValueError, EOFError) as err:
         raise ValueError(f"{request.where} is not a valid .npy file ({_one_line(err)}).") from None
+
+
+# what a damaged zip archive raises: a bad directory, CRC, compressed stream, field or name
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, struct.error, OverflowError,
+               UnicodeDecodeError)
 
 
 def _read_npz(request: _Request):
@@ -259,16 +438,18 @@ def _read_npz(request: _Request):
             members = archive.infolist()  # the zip directory: sizes are known before anything is unpacked
             _too_large(request, sum(member.file_size for member in members), "its arrays")
             by_key = {m.filename[:-4] if m.filename.endswith(".npy") else m.filename: m for m in members}
-            member = by_key[_choose(request, list(by_key), "array")]
+            key = _choose(request, list(by_key), "array")
+            member = by_key[key]
             with archive.open(member) as handle:
-                _npy_header(handle, request, ".npz", member.file_size)
+                shape, dtype = _npy_header(handle, request, ".npz", member.file_size)
+            _check_array_size(request, shape, dtype, f"its array {key!r}")
             with archive.open(member) as handle:
                 try:
-                    return np.lib.format.read_array(handle, allow_pickle=False), None
+                    return _Content(np.lib.format.read_array(handle, allow_pickle=False))
                 except (ValueError, EOFError) as err:
                     raise ValueError(f"{request.where} is not a valid .npz file ({_one_line(err)}).") from None
-    except (zipfile.BadZipFile, NotImplementedError) as err:  # broken archive, CRC error, unknown compression
-        raise ValueError(f"{request.where} is not a valid .npz file ({_one_line(err)}).") from None
+    except _ZIP_ERRORS as err:
+        raise ValueError(f"{request.where} is not a valid .npz file ({_one_line(err) or type(err).__name__}).") from None
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -277,6 +458,12 @@ _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 def _read_csv(request: _Request):
     sep = "\t" if request.path.lower().endswith(".tsv") else ","
+    header = _first_row(request, sep)
+    if header is None:
+        raise ValueError(f"{request.where} is empty (no header and no rows).")
+    _check_header(request, header)
+    # the float64 table pandas parses and the vectors copied from it, 8 bytes a cell each
+    _too_large(request, 16 * len(header) * _count_lines(request.path), "its table")
     try:
         frame = pd.read_csv(request.path, sep=sep)
     except pd.errors.EmptyDataError:
@@ -298,13 +485,42 @@ def _read_csv(request: _Request):
         if short:
             line, fields, header = short
             raise ValueError(f"{request.where} is ragged: line {line} has {fields} fields, but the header has {header}.")
-    names = [str(c) for c in frame.columns]
-    if all(_is_number(c) for c in names) and not all(c.isdigit() for c in names):
-        raise ValueError(
-            f"{request.where} has no header row: its first line ({_one_line(','.join(names))[:60]}) is numbers; "
-            "add a header line such as 0,1,2,..."
-        )
-    return _split_frame(frame, request)
+    return _split_frame(frame, request, text=True)
+
+
+def _first_row(request: _Request, sep: str):
+    """The fields of the first line that is not blank (pandas skips blank lines too), or None."""
+    try:
+        with open(request.path, newline="", encoding="utf-8-sig") as handle:
+            for line in handle:
+                if line.strip():
+                    return next(csv.reader([line], delimiter=sep), [])
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{request.where} is not UTF-8 text ({_one_line(err)}).") from None
+    except csv.Error as err:
+        raise ValueError(f"{request.where} could not be parsed: {_one_line(err)}.") from None
+    return None
+
+
+def _check_header(request: _Request, fields: list) -> None:
+    """A first line holding numbers is data: refuse it rather than lose that row as column names.
+
+    The one exception is a column's own position, ``0,1,2,...`` (pandas writes it for unnamed
+    columns): a number anywhere else in the first line makes it data.
+    """
+    stray = [(i, f.strip()) for i, f in enumerate(fields) if _is_number(f) and f.strip() != str(i)]
+    if not stray:
+        return
+    found = "is numbers" if all(_is_number(f) for f in fields) else f"holds the number {stray[0][1]}"
+    raise ValueError(
+        f"{request.where} has no header row: its first line ({_one_line(','.join(fields))[:60]}) {found}, "
+        "which would be data read as column names; add a header line such as 0,1,2,..."
+    )
+
+
+def _count_lines(path: str) -> int:
+    with open(path, "rb") as handle:
+        return 1 + sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 def _first_short_line(path: str, sep: str):
@@ -318,6 +534,24 @@ def _first_short_line(path: str, sep: str):
     return None
 
 
+def _place(path: str, row: int) -> str:
+    """Where row ``row`` (0-based, after the header) of a table is: its line in a CSV, else its row."""
+    if not path.lower().endswith((".csv", ".tsv")):
+        return f"row {row}"
+    sep = "\t" if path.lower().endswith(".tsv") else ","
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            records = (reader.line_num for fields in reader if any(f.strip() for f in fields))
+            next(records, None)  # the header
+            for index, line in enumerate(records):
+                if index == row:
+                    return f"line {line}"
+    except (csv.Error, UnicodeDecodeError):  # pandas read it; only the line number is lost
+        pass
+    return f"row {row + 1} after the header"
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -326,11 +560,76 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _split_frame(frame: pd.DataFrame, request: _Request):
-    """Vectors from the numeric columns (or from ``vector_column``), metadata from the rest."""
+def _first_non_number(cells: pd.Series):
+    """(row, value) of the first present cell that is not a number, or None."""
+    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+        return None
+    parsed = pd.to_numeric(cells.astype(object), errors="coerce")
+    bad = (cells.notna() & parsed.isna()).to_numpy()
+    if not bad.any():
+        return None
+    row = int(np.argmax(bad))
+    return row, cells.iloc[row]
+
+
+def _identifier_like(cells: pd.Series) -> bool:
+    """Distinct integers in increasing or decreasing order: a row id or index, not a measurement."""
+    return (
+        cells.dtype.kind in "iu" and len(cells) >= 3 and cells.is_unique
+        and (cells.is_monotonic_increasing or cells.is_monotonic_decreasing)
+    )
+
+
+def _numeric_columns(frame: pd.DataFrame, request: _Request, text: bool) -> tuple[list, dict]:
+    """The numeric columns of ``frame`` (in order) and float64 versions of text columns that are all numbers.
+
+    In a CSV (``text``), a column of numbers with cells that are not numbers is an error, not metadata.
+    """
+    columns, parsed = [], {}
+    for column in frame.columns:
+        if column in request.keep or column in request.ignore:
+            continue
+        cells = frame[column]
+        if pd.api.types.is_bool_dtype(cells):
+            continue
+        if pd.api.types.is_numeric_dtype(cells):
+            columns.append(column)
+            continue
+        if not text or not cells.notna().any():
+            continue
+        bad = _first_non_number(cells)
+        if bad is None:  # integers too large for int64 come as Python ints
+            parsed[column] = pd.to_numeric(cells.astype(object), errors="coerce").astype(np.float64)
+            columns.append(column)
+            continue
+        n_present = int(cells.notna().sum())
+        n_bad = int((cells.notna() & pd.to_numeric(cells.astype(object), errors="coerce").isna()).sum())
+        if n_bad * 2 <= n_present:
+            row, value = bad
+            raise ValueError(
+                f"{request.where} column {column!r} holds numbers but for {n_bad} cell{'s' * (n_bad > 1)}, the first "
+                f"on {_place(request.path, row)}: {_shown(value)}; fix the file, or leave the column out with `ignore`."
+            )
+    return columns, parsed
+
+
+def _split_frame(frame: pd.DataFrame, request: _Request, text: bool = False) -> _Content:
+    """Vectors from the numeric columns (or from ``features`` / ``vector_column``), metadata from the rest.
+
+    ``text``: the table was parsed from text (CSV), where a typo turns a column of numbers into text.
+    """
     _check_kept(request, frame.columns)
     if len(frame) == 0:
         raise ValueError(f"{request.where} is empty: it has columns but no rows.")
+    for argument, names in (("features", request.features or ()), ("ignore", request.ignore)):
+        unknown = [n for n in names if n not in frame.columns]
+        if unknown:
+            raise ValueError(
+                f"{request.where} has no column {_names(unknown, quote=True)} (`{argument}`); "
+                f"columns: {_names(frame.columns)}."
+            )
+    notes = ()
+    parsed = {}
     if request.vector_column is not None:
         if request.vector_column not in frame.columns:
             raise ValueError(
@@ -340,18 +639,56 @@ def _split_frame(frame: pd.DataFrame, request: _Request):
         values = _text_vectors(frame[request.vector_column], request)
         columns = [request.vector_column]
     else:
-        columns = [
-            c for c in frame.columns
-            if c not in request.keep and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-        ]
-        if not columns:
-            raise ValueError(
-                f"{request.where} has no numeric column to use as the vectors; columns: {_names(frame.columns)}."
-            )
-        all_float32 = all(frame[c].dtype == np.float32 for c in columns)
-        values = frame[columns].to_numpy(dtype=np.float32 if all_float32 else np.float64, na_value=np.nan)
+        if request.features is not None:
+            columns = list(request.features)
+            for column in columns:
+                parsed.update(_chosen_column(frame[column], column, request))
+        else:
+            columns, parsed = _numeric_columns(frame, request, text)
+            if not columns:
+                raise ValueError(
+                    f"{request.where} has no numeric column to use as the vectors; columns: {_names(frame.columns)}."
+                )
+            columns, notes = _without_identifiers(frame, columns, request)
+        kinds = [parsed[c].dtype if c in parsed else frame[c].dtype for c in columns]
+        all_float32 = all(kind == np.float32 for kind in kinds)
+        chosen = pd.DataFrame({i: parsed[c] if c in parsed else frame[c] for i, c in enumerate(columns)})
+        values = chosen.to_numpy(dtype=np.float32 if all_float32 else np.float64, na_value=np.nan)
     metadata = frame.drop(columns=columns)
-    return values, metadata.reset_index(drop=isinstance(metadata.index, pd.RangeIndex))
+    return _Content(values, metadata.reset_index(drop=isinstance(metadata.index, pd.RangeIndex)),
+                    tuple(str(c) for c in columns), notes)
+
+
+def _chosen_column(cells: pd.Series, column, request: _Request) -> dict:
+    """A column named in ``features``: numbers (a float64 version of text numbers), else an error."""
+    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+        return {}
+    bad = _first_non_number(cells) if not pd.api.types.is_bool_dtype(cells) else (0, cells.iloc[0])
+    if bad is None:
+        return {column: pd.to_numeric(cells.astype(object), errors="coerce").astype(np.float64)}
+    row, value = bad
+    raise ValueError(
+        f"{request.where} column {column!r} (`features`) must hold numbers; "
+        f"its {_place(request.path, row)} holds {_shown(value)}."
+    )
+
+
+def _without_identifiers(frame: pd.DataFrame, columns: list, request: _Request) -> tuple[list, tuple]:
+    """Leave row-id columns out of the vectors, with a note; keep them if nothing else is numeric."""
+    ids = [c for c in columns if _identifier_like(frame[c])]
+    if not ids:
+        return columns, ()
+    many = len(ids) > 1
+    what = (f"column{'s' * many} {_names(ids, quote=True)} (distinct ordered integers, like a row id)")
+    if len(ids) == len(columns):
+        return columns, (
+            f"{request.where}: {what} {'are' if many else 'is'} the only numeric column{'s' * many}, so "
+            f"{'they form' if many else 'it forms'} the vectors; choose the columns with `features` or `ignore`.",
+        )
+    return [c for c in columns if c not in ids], (
+        f"{request.where}: {what} {'are' if many else 'is'} left out of the vectors and kept as metadata; "
+        f"name {'them' if many else 'it'} in `features` to use {'them' if many else 'it'}.",
+    )
 
 
 def _check_kept(request: _Request, columns) -> None:
@@ -389,27 +726,66 @@ def _read_parquet(request: _Request):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # what a damaged file raises, from its footer, pages or pandas metadata (a JSON blob pyarrow trusts)
+    broken = (pa.ArrowException, OSError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError)
     try:
         handle = pq.ParquetFile(request.path)
         meta = handle.metadata
         _too_large(request, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), "its table")
-        table = handle.read()
-    except pa.ArrowException as err:
+        table = _read_batches(handle, request)
+    except _TooLarge:
+        raise
+    except broken as err:
         raise ValueError(f"{request.where} is not a valid .parquet file ({_one_line(err)}).") from None
     _check_kept(request, table.schema.names)
-    lists = [f.name for f in table.schema if _is_list(f.type) and f.name not in request.keep]
+    lists = _list_names(table, request)
     chosen = request.vector_column
-    if chosen is None and len(lists) > 1:
+    if chosen is None and request.features is None and len(lists) > 1:
         raise ValueError(
             f"{request.where} has {len(lists)} list columns ({_names(lists)}); choose the vectors with `vector_column`."
         )
-    if chosen is None and lists:
+    if chosen is None and request.features is None and lists:
         chosen = lists[0]
     if chosen is None or chosen not in table.schema.names or not _is_list(table.schema.field(chosen).type):
-        return _split_frame(table.to_pandas(), request)  # numeric columns, text vectors, or a missing-column error
+        try:
+            frame = table.to_pandas()
+        except broken as err:
+            raise ValueError(f"{request.where} is not a valid .parquet file ({_one_line(err)}).") from None
+        return _split_frame(frame, request)  # numeric columns, text vectors, or a missing-column error
+    unknown = [n for n in request.ignore if n not in table.schema.names]
+    if unknown:
+        raise ValueError(
+            f"{request.where} has no column {_names(unknown, quote=True)} (`ignore`); columns: {_names(table.schema.names)}."
+        )
     values = _list_vectors(table.column(chosen).combine_chunks(), request, chosen)
-    metadata = table.drop_columns([chosen]).to_pandas()
-    return values, metadata.reset_index(drop=isinstance(metadata.index, pd.RangeIndex))
+    try:
+        metadata = table.drop_columns([chosen]).to_pandas()
+    except broken as err:
+        raise ValueError(f"{request.where} is not a valid .parquet file ({_one_line(err)}).") from None
+    return _Content(values, metadata.reset_index(drop=isinstance(metadata.index, pd.RangeIndex)), (chosen,))
+
+
+def _read_batches(handle, request: _Request):
+    """The table, read a few thousand rows at a time so that memory is counted as it grows.
+
+    Encoded pages can unpack to far more than the file's declared sizes (a run of zeros), and
+    pyarrow's per-column metadata aborts the process on some damaged files, so the table and its
+    values as float64 are counted while reading, not predicted.
+    """
+    import pyarrow as pa
+
+    batches, n_bytes = [], 0
+    for batch in handle.iter_batches(batch_size=4096):
+        n_values = sum(len(c.flatten()) if _is_list(c.type) else len(c) for c in batch.columns)
+        n_bytes += batch.nbytes + 8 * n_values  # the table and its values' float64 copy
+        _too_large(request, n_bytes, "its table")
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=handle.schema_arrow)
+
+
+def _list_names(table, request: _Request) -> list:
+    """The list columns that may hold the vectors (not the label column, not ``ignore``)."""
+    return [f.name for f in table.schema if _is_list(f.type) and f.name not in request.keep and f.name not in request.ignore]
 
 
 def _list_vectors(column, request: _Request, name: str) -> np.ndarray:
@@ -422,7 +798,7 @@ def _list_vectors(column, request: _Request, name: str) -> np.ndarray:
         raise ValueError(f"{request.where} is empty: it has columns but no rows.")
     value_type = column.type.value_type
     if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
-        raise TypeError(f"{request.where} column {name!r} must hold lists of numbers; got lists of {value_type}.")
+        raise ValueError(f"{request.where} column {name!r} must hold lists of numbers; got lists of {value_type}.")
     if column.null_count:
         raise ValueError(f"{request.where} column {name!r} has {column.null_count} rows with no vector.")
     lengths = pc.list_value_length(column).to_numpy()
@@ -458,13 +834,19 @@ def _read_h5(request: _Request):
                 )
             name = candidates[0]
         dataset = datasets[name]
-        _too_large(request, math.prod(dataset.shape) * dataset.dtype.itemsize, f"dataset {name!r}")
-        return dataset[()], None
+        _check_array_size(request, dataset.shape, dataset.dtype, f"dataset {name!r}")
+        return _Content(dataset[()])
 
 
 def _read_pt(request: _Request):
     import torch
 
+    if zipfile.is_zipfile(request.path):  # torch.save's format: the zip directory gives the unpacked size
+        try:
+            with zipfile.ZipFile(request.path) as archive:
+                _too_large(request, sum(member.file_size for member in archive.infolist()), "its tensors")
+        except _ZIP_ERRORS:
+            pass  # torch.load says what is wrong
     try:
         content = torch.load(request.path, weights_only=True, map_location="cpu")
     except (UnpicklingError, RuntimeError, EOFError, KeyError, ValueError):
@@ -478,11 +860,14 @@ def _read_pt(request: _Request):
     if not isinstance(content, torch.Tensor):
         raise ValueError(f"{request.where} holds a {type(content).__name__}, not a tensor or a dict of tensors.")
     tensor = content.detach().cpu()
+    # the tensor as loaded and its float copy: float16 becomes float32, integers float64 (see _checked)
+    copy = 0 if tensor.dtype in (torch.float32, torch.float64) else 4 if tensor.is_floating_point() else 8
+    _too_large(request, tensor.numel() * (tensor.element_size() + copy), f"its tensor ({tensor.dtype})")
     if tensor.layout != torch.strided:
         tensor = tensor.to_dense()
     if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.float()  # float16, bfloat16: numpy has no bfloat16
-    return tensor.numpy(), None
+    return _Content(tensor.numpy())
 
 
 _READERS = {

@@ -419,3 +419,193 @@ def test_loaders_never_unpickle():
     calls = re.findall(r"torch\.load\(([^)]*)\)", source)
     assert calls and all("weights_only=True" in args for args in calls)
     assert "weights_only=False" not in source
+
+
+# ------------------------------------------------------------------------------------ never a wrong answer in silence
+def test_a_first_line_of_numbers_is_data_never_a_lost_header(tmp_path):
+    rng = np.random.default_rng(3)
+    for rows in (600, 200):  # distinct integers: pandas took the first row as names and lost it
+        np.savetxt(tmp_path / f"ints{rows}.csv", rng.permutation(10**6)[: 4 * rows].reshape(rows, 4), fmt="%d", delimiter=",")
+        raises(tmp_path, ValueError,
+               rf"ints{rows}\.csv\) has no header row: its first line \(\d+,\d+,\d+,\d+\) is numbers, which would be "
+               r"data read as column names; add a header line such as 0,1,2,\.\.\.$", path=tmp_path / f"ints{rows}.csv")
+    (tmp_path / "mixed.csv").write_text("3,5,7,alpha\n1,2,3,beta\n4,5,6,gamma\n")  # numbers beside text: still data
+    raises(tmp_path, ValueError, r"mixed\.csv\) has no header row: its first line \(3,5,7,alpha\) holds the number 3,",
+           path=tmp_path / "mixed.csv")
+    named = "0,1,2,3\n" + (tmp_path / "ints600.csv").read_text()  # a column's own position is a name
+    (tmp_path / "named.csv").write_text(named)
+    assert load_embeddings(tmp_path / "named.csv").vectors.shape == (600, 4)
+
+
+def write_int8_npz_streaming(path, n_values):
+    """A small deflated .npz of n_values int8 zeros, written in 1 MB chunks (the test never holds the array)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("emb.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "|i1", "fortran_order": False, "shape": (n_values, 1)})
+            for start in range(0, n_values, 2**20):
+                member.write(bytes(min(2**20, n_values - start)))
+
+
+def peak_bytes_while(call):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_the_memory_guard_counts_the_float_copy_not_the_unpacked_bytes(tmp_path):
+    n = 8 * 2**20  # 8 MiB of int8 unpacked: under the 16 MiB limit, but 72 MiB with its float64 copy
+    write_int8_npz_streaming(tmp_path / "bomb.npz", n)
+    assert (tmp_path / "bomb.npz").stat().st_size < 100_000
+    message = re.escape(
+        f"bomb.npz): its array 'emb' (int8 values, with their float64 copy) would take {9 * n:,} bytes unpacked, "
+        f"over the limit of {16 * 2**20:,} bytes (`max_expanded_bytes`)."
+    )
+    peak = peak_bytes_while(lambda: raises(tmp_path, ValueError, message, path=tmp_path / "bomb.npz",
+                                           max_expanded_bytes=16 * 2**20))
+    assert peak < 2**20  # refused from the header, before any large allocation
+
+    np.save(tmp_path / "i.npy", np.zeros((1000, 10), dtype=np.int8))  # 10 kB; 90 kB with the float64 copy
+    raises(tmp_path, ValueError, r"i\.npy\): its array \(int8 values, with their float64 copy\) would take 90,000 bytes",
+           path=tmp_path / "i.npy", max_expanded_bytes=50_000)
+    assert load_embeddings(tmp_path / "i.npy", max_expanded_bytes=90_000).vectors.shape == (1000, 10)
+    np.save(tmp_path / "h.npy", np.zeros((1000, 10), dtype=np.float16))  # float16 becomes float32: 20 + 40 kB
+    raises(tmp_path, ValueError, r"h\.npy\): its array \(float16 values, with their float32 copy\) would take 60,000",
+           path=tmp_path / "h.npy", max_expanded_bytes=50_000)
+    with h5py.File(tmp_path / "i.h5", "w") as handle:
+        handle.create_dataset("emb", data=np.zeros((1000, 10), dtype=np.int8))
+    raises(tmp_path, ValueError, r"i\.h5\): dataset 'emb' \(int8 values, with their float64 copy\) would take 90,000",
+           path=tmp_path / "i.h5", max_expanded_bytes=50_000)
+    torch.save(torch.zeros(1000, 10, dtype=torch.int8), tmp_path / "i.pt")
+    raises(tmp_path, ValueError, r"i\.pt\): its tensor \(torch\.int8\) would take 90,000", path=tmp_path / "i.pt",
+           max_expanded_bytes=50_000)
+
+
+def test_a_parquet_run_of_zeros_is_counted_as_it_unpacks(tmp_path):
+    zeros = pd.DataFrame({"a": np.zeros(10**6, dtype=np.int8), "b": np.zeros(10**6, dtype=np.int8)})
+    zeros.to_parquet(tmp_path / "zeros.parquet")  # a few kB on disk and in its declared page sizes
+    assert (tmp_path / "zeros.parquet").stat().st_size < 20_000
+    peak = peak_bytes_while(lambda: raises(
+        tmp_path, ValueError, r"zeros\.parquet\): its table would take [\d,]+ bytes unpacked, over the limit of 1,000,000",
+        path=tmp_path / "zeros.parquet", max_expanded_bytes=10**6))
+    assert peak < 4 * 10**6
+
+
+def test_npy_holding_more_data_than_its_header_declares(tmp_path):
+    np.save(tmp_path / "v.npy", VECTORS)
+    (tmp_path / "v.npy").write_bytes((tmp_path / "v.npy").read_bytes() + b"\0" * 24)  # numpy would drop it silently
+    raises(tmp_path, ValueError, r"v\.npy\) is not a valid \.npy file: it holds 24 bytes more than its header declares "
+           r"\(shape \(6, 3\), float32\)\.", path=tmp_path / "v.npy")
+
+
+def test_an_array_of_non_numbers_is_a_value_error(tmp_path):
+    np.save(tmp_path / "c.npy", VECTORS.astype(np.complex64))
+    raises(tmp_path, ValueError, r"^`file` \(.*c\.npy\) must be a numeric array; got dtype complex64\.$",
+           path=tmp_path / "c.npy")
+
+
+def test_a_typo_in_a_numeric_column_is_named_not_dropped(tmp_path):
+    table = frame(text=TEXT).astype({"1": str})
+    table.loc[3, "1"] = "O.5"  # a letter O: the column was quietly moved to the metadata
+    table.to_csv(tmp_path / "typo.csv", index=False)
+    frame(text=TEXT).to_csv(tmp_path / "good.csv", index=False)
+    raises(tmp_path, ValueError,
+           r"^`file` \(.*typo\.csv\) column '1' holds numbers but for 1 cell, the first on line 5: 'O\.5'; "
+           r"fix the file, or leave the column out with `ignore`\.$", path=tmp_path / "typo.csv")
+    raises(tmp_path, ValueError, r"^`data` \(.*typo\.csv\) column '1' holds numbers but for 1 cell",
+           loader=load_pair, reference=tmp_path / "good.csv", data=tmp_path / "typo.csv")
+    kept = load_embeddings(tmp_path / "typo.csv", ignore=["1"])
+    assert kept.columns == ("0", "2") and kept.metadata["1"].tolist()[3] == "O.5"
+    big = "0,1\n1,99999999999999999999\n5,3\n2,7\n"  # an integer past int64 is still a number
+    (tmp_path / "big.csv").write_text(big)
+    np.testing.assert_allclose(load_embeddings(tmp_path / "big.csv").vectors[:, 1], [1e20, 3, 7], rtol=1e-12, atol=0)
+
+
+def test_a_column_numeric_in_one_file_only_is_named(tmp_path):
+    frame(text=TEXT).to_csv(tmp_path / "ref.csv", index=False)
+    frame(text=TEXT).assign(**{"2": ["missing"] * 6}).to_csv(tmp_path / "text.csv", index=False)
+    raises(tmp_path, ValueError,
+           r"^column '2' is numeric in `reference` \(.*ref\.csv\) but not in `data` \(.*text\.csv\), whose line 2 holds "
+           r"'missing'; fix that cell, or leave the column out with `ignore`\.$",
+           loader=load_pair, reference=tmp_path / "ref.csv", data=tmp_path / "text.csv")
+    # as wide, other columns: ref uses 0, 1; data uses 0, 2 (its 1 is text): no longer compared column by position
+    frame(text=TEXT).assign(**{"2": TEXT}).to_csv(tmp_path / "r.csv", index=False)
+    frame(text=TEXT).assign(**{"1": TEXT}).to_csv(tmp_path / "d.csv", index=False)
+    raises(tmp_path, ValueError, r"^column '1' is numeric in `reference` \(.*r\.csv\) but not in `data` \(.*d\.csv\), "
+           r"whose line 2 holds 'alpha'", loader=load_pair, reference=tmp_path / "r.csv", data=tmp_path / "d.csv")
+    np.save(tmp_path / "v.npy", VECTORS)
+    pd.DataFrame({"0": VECTORS[:, 0], "1": VECTORS[:, 1]}).to_csv(tmp_path / "two.csv", index=False)
+    raises(tmp_path, ValueError, r"^`reference` \(.*ref\.csv\) uses column '2' in the vectors, but `data` "
+           r"\(.*two\.csv\) has no such column; choose the columns with `features` or `ignore`\.$",
+           loader=load_pair, reference=tmp_path / "ref.csv", data=tmp_path / "two.csv")
+
+
+def test_the_data_columns_follow_the_reference_order(tmp_path):
+    named = frame(text=TEXT).rename(columns={"0": "x", "1": "y", "2": "z"})
+    named.to_csv(tmp_path / "ref.csv", index=False)
+    named[["text", "z", "x", "y"]].to_csv(tmp_path / "shuffled.csv", index=False)  # was compared column by position
+    pair = load_pair(tmp_path / "ref.csv", tmp_path / "shuffled.csv")
+    assert pair.columns == ("x", "y", "z")
+    np.testing.assert_allclose(pair.data, pair.reference, rtol=1e-6, atol=0)
+
+
+def test_an_identifier_column_is_left_out_with_a_note(tmp_path):
+    frame(text=TEXT).assign(id=range(100, 106)).to_csv(tmp_path / "ids.csv", index=False)
+    with pytest.warns(UserWarning, match=r"^`file` \(.*ids\.csv\): column 'id' \(distinct ordered integers, like a row "
+                      r"id\) is left out of the vectors and kept as metadata; name it in `features` to use it\.$"):
+        table = load_embeddings(tmp_path / "ids.csv")
+    np.testing.assert_allclose(table.vectors, VECTORS, rtol=1e-6, atol=0)
+    assert table.columns == ("0", "1", "2") and table.metadata["id"].tolist() == list(range(100, 106))
+    assert len(table.notes) == 1 and "'id'" in table.notes[0]
+    chosen = load_embeddings(tmp_path / "ids.csv", features=["id", "0"])  # named: used, no note
+    assert chosen.columns == ("id", "0") and chosen.notes == ()
+    np.testing.assert_array_equal(chosen.vectors[:, 0], np.arange(100, 106))
+    frame(text=TEXT).assign(id=range(6)).to_parquet(tmp_path / "ids.parquet")
+    with pytest.warns(UserWarning, match="column 'id'"):
+        pair = load_pair(tmp_path / "ids.csv", tmp_path / "ids.parquet")
+    assert pair.columns == ("0", "1", "2") and len(pair.notes) == 2 and pair.reference.shape == (6, 3)
+    (tmp_path / "only.csv").write_text("a,b,text\n1,2,x\n2,3,y\n3,4,z\n")  # nothing else numeric: used, with a note
+    with pytest.warns(UserWarning, match=r"columns 'a', 'b' \(distinct ordered integers, like a row id\) are the only "
+                      r"numeric columns, so they form the vectors"):
+        assert load_embeddings(tmp_path / "only.csv").columns == ("a", "b")
+
+
+def test_features_and_ignore_choose_the_columns(tmp_path):
+    frame(text=TEXT, label=[0, 1, 0, 1, 0, 1]).to_csv(tmp_path / "t.csv", index=False)
+    frame(text=TEXT, label=[0, 1, 0, 1, 0, 1]).to_parquet(tmp_path / "t.parquet")
+    for name in ("t.csv", "t.parquet"):
+        chosen = load_embeddings(tmp_path / name, features=["2", "0"])
+        np.testing.assert_allclose(chosen.vectors, VECTORS[:, [2, 0]], rtol=1e-6, atol=0)
+        assert chosen.columns == ("2", "0") and list(chosen.metadata.columns) == ["1", "text", "label"]
+        ignored = load_embeddings(tmp_path / name, ignore=["label"])
+        np.testing.assert_allclose(ignored.vectors, VECTORS, rtol=1e-6, atol=0)
+        assert ignored.columns == ("0", "1", "2") and ignored.metadata["label"].tolist() == [0, 1, 0, 1, 0, 1]
+        raises(tmp_path, ValueError, rf"{name}\) has no column 'x', 'y' \(`features`\); columns: 0, 1, 2, text, label\.",
+               path=tmp_path / name, features=["0", "x", "y"])
+        raises(tmp_path, ValueError, rf"{name}\) has no column 'x' \(`ignore`\)", path=tmp_path / name, ignore=["x"])
+        raises(tmp_path, ValueError, rf"{name}\) column 'text' \(`features`\) must hold numbers; its (line|row) [02] "
+               r"holds 'alpha'\.", path=tmp_path / name, features=["0", "text"])
+    pair = load_pair(tmp_path / "t.csv", label_column="label", reference_value=0, data_value=1, features=["1"])
+    assert pair.columns == ("1",) and pair.reference.shape == (3, 1)
+    np.save(tmp_path / "v.npy", VECTORS)
+    raises(tmp_path, ValueError, r"^`features` chooses columns of a table \(\.csv, \.tsv, \.parquet\); `file` "
+           r"\(.*v\.npy\) is an array file\.$", path=tmp_path / "v.npy", features=["0"])
+    raises(tmp_path, ValueError, r"^give either `features` or `ignore`, not both; got features=\['0'\]\.$",
+           path=tmp_path / "t.csv", features=["0"], ignore=["1"])
+    raises(tmp_path, ValueError, r"^`features` must be a list of column names; got '0'\.$", path=tmp_path / "t.csv",
+           features="0")
+    raises(tmp_path, ValueError, r"^`ignore` names '1' more than once\.$", path=tmp_path / "t.csv", ignore=["1", "1"])
+    raises(tmp_path, ValueError, r"^`features` cannot name the label column 'label' \(`label_column`\)\.$",
+           loader=load_pair, reference=tmp_path / "t.csv", label_column="label", reference_value=0, data_value=1,
+           features=["0", "label"])
+    assert load_embeddings(tmp_path / "v.npy").columns is None
+    assert load_pair(tmp_path / "v.npy", tmp_path / "t.csv", ignore=["label"]).columns == ("0", "1", "2")
+    raises(tmp_path, ValueError, r"^`features` chooses columns of a table", loader=load_pair, reference=tmp_path / "v.npy",
+           data=tmp_path / "v.npy", features=["0"])
