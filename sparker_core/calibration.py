@@ -318,6 +318,16 @@ def _is_percent(text: str) -> bool:
         return False
 
 
+def check_method_sizes(method: str, n_reference: int, n_data: int) -> None:
+    """The sizes a null construction needs: ``"reference"`` holds out HELD_OUT_FACTOR x N_D reference rows
+    as pseudo-data and fits on the rest, so it needs N_R >= 2 HELD_OUT_FACTOR N_D."""
+    if method == "reference" and n_reference < 2 * HELD_OUT_FACTOR * n_data:
+        raise ValueError(
+            f"`method='reference'` needs a reference at least {2 * HELD_OUT_FACTOR} times the data "
+            f"(N_R >= {2 * HELD_OUT_FACTOR} N_D); got N_R={n_reference}, N_D={n_data}."
+        )
+
+
 def _design(model, method: str, seed: int, poisson: bool) -> _Design:
     problem = model._problem
     n_ref, n_data = problem.reference.shape[0], problem.data.shape[0]
@@ -330,12 +340,8 @@ def _design(model, method: str, seed: int, poisson: bool) -> _Design:
     if method == "reference":
         if problem.reference_weight is not None or problem.data_weight is not None:
             raise ValueError("`method='reference'` does not support per-point weights; use method='permutation'.")
+        check_method_sizes(method, n_ref, n_data)
         n_held = HELD_OUT_FACTOR * n_data
-        if n_ref < 2 * n_held:
-            raise ValueError(
-                f"`method='reference'` needs a reference at least {2 * HELD_OUT_FACTOR} times the data "
-                f"(N_R >= {2 * HELD_OUT_FACTOR} N_D); got N_R={n_ref}, N_D={n_data}."
-            )
         order = _rng(seed, 2).permutation(n_ref)
         held_rows, fit_rows = np.sort(order[:n_held]), np.sort(order[n_held:])
     return _Design(
@@ -424,22 +430,60 @@ def calibrate_iter(
 
     multi = len(scales) > 1 or configs is not None
     # observed t per configuration: the fit's own, or through the same training code as the toys
-    if configs is None and method == "permutation":
-        t_obs = np.asarray(model.t_scales_, dtype=float)
-    else:
-        t_obs = np.zeros(len(scales))
-        for group in _group_by_kernels(scales):
-            roles = _observed_roles(design, *_start_rule(scales, group))
-            t_obs[group] = _train_columns(design, [roles], [scales[j] for j in group], scales[group[0]].config)[:, 0]
+    t_obs = np.asarray(model.t_scales_, dtype=float) if configs is None and method == "permutation" else _observed_t(design, scales)
+    if not np.isfinite(t_obs).all():
+        raise ValueError("the observed statistic t is not finite; no p-value is reported: rescale the inputs or use dtype='float64'.")
     null = np.zeros((len(scales), 0))
     for start in range(0, n_toys, batch):
         toys = range(start, min(start + batch, n_toys))
-        done = np.zeros((len(scales), len(toys)))
-        for group in _group_by_kernels(scales):
-            roles = [_toy_roles(design, toy, *_start_rule(scales, group)) for toy in toys]
-            done[group] = _train_columns(design, roles, [scales[j] for j in group], scales[group[0]].config)
+        done = _toys_t(design, scales, toys)
+        if not np.isfinite(done).all():  # an undefined toy would count as never >= t_obs: refuse, never a p-value
+            toy = toys[int(np.nonzero(~np.isfinite(done).all(axis=0))[0][0])]
+            raise ValueError(f"the statistic t of toy {toy} is not finite (its training diverged); no p-value is reported: "
+                             "rescale the inputs or use dtype='float64'.")
         null = np.concatenate([null, done], axis=1)
         yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
+
+
+def _observed_t(design: _Design, scales: list[_Scale]) -> np.ndarray:
+    """t of the observed fit of every scale, through the toys' training code: shape (n_scales,)."""
+    t = np.zeros(len(scales))
+    for group in _group_by_kernels(scales):
+        roles = _observed_roles(design, *_start_rule(scales, group))
+        t[group] = _train_columns(design, [roles], [scales[j] for j in group], scales[group[0]].config)[:, 0]
+    return t
+
+
+def _toys_t(design: _Design, scales: list[_Scale], toys) -> np.ndarray:
+    """t of the null toys ``toys`` (indices) of every scale, trained together: shape (n_scales, len(toys))."""
+    t = np.zeros((len(scales), len(toys)))
+    for group in _group_by_kernels(scales):
+        roles = [_toy_roles(design, toy, *_start_rule(scales, group)) for toy in toys]
+        t[group] = _train_columns(design, roles, [scales[j] for j in group], scales[group[0]].config)
+    return t
+
+
+def toy_statistics(model, toys, method: str = "permutation", seed: int = 0, poisson: bool = False) -> np.ndarray:
+    """t of null toys ``toys`` (indices) of every fitted scale, exactly as ``calibrate(method=, seed=, poisson=)``
+    trains them (toy i depends on (seed, i) alone): array of shape (n_scales, len(toys)). For checking a
+    saved null (``verify_bundle``) without rerunning every toy."""
+    toys = [int(i) for i in toys]
+    _check_calibration_args(model, max(1, len(toys)), method, 1, seed)
+    return _toys_t(_design(model, method, seed, poisson), _resolve_scales(model, None), toys)
+
+
+def scale_labels(model) -> list[str]:
+    """The labels ``calibrate`` gives the fitted widths (those of ``MultiScaleResult.per_config``)."""
+    return [scale.label for scale in _resolve_scales(model, None)]
+
+
+def observed_statistics(model, method: str = "permutation", seed: int = 0) -> np.ndarray:
+    """Observed t of every fitted scale as ``calibrate`` takes it: the fit's own (permutation), or the fit
+    redone on the reference left after holding out the pseudo-data pool (reference): shape (n_scales,)."""
+    _check_calibration_args(model, 1, method, 1, seed)
+    if method == "permutation":
+        return np.asarray(model.t_scales_, dtype=float)
+    return _observed_t(_design(model, method, seed, False), _resolve_scales(model, None))
 
 
 def _group_by_kernels(scales: list[_Scale]) -> list[list[int]]:

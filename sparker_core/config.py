@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.distance import pdist
 
 SCHEDULES = ("linear", "geometric", "constant")
 COMPETITIONS = ("softmax", "none")
@@ -103,10 +104,7 @@ def distance_percentiles(reference: np.ndarray, seed: int, percentiles, mean=0.0
     n = reference.shape[0]
     rows = reference if n <= AUTO_SIGMA_SUBSAMPLE else reference[rng.choice(n, AUTO_SIGMA_SUBSAMPLE, replace=False)]
     rows = (np.asarray(rows, dtype=np.float64) - mean) / scale
-    sq = (rows * rows).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T
-    upper = np.triu_indices(rows.shape[0], k=1)
-    dist = np.sqrt(np.clip(d2[upper], 0.0, None))
+    dist = pdist(rows)  # exact differences: a duplicated row is at distance 0, not at a rounding residue
     dist = dist[dist > 0]
     if dist.size == 0:
         raise ValueError("`reference` has no two distinct rows; 'auto' widths cannot be computed.")

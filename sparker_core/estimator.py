@@ -112,6 +112,28 @@ def _check_sigma_final(sigma_final) -> None:
         check_positive("sigma_final", width, allow_auto=True)
 
 
+def _check_representable(pool_aug: torch.Tensor, reference: np.ndarray, data: np.ndarray, mean, scale, dtype: str) -> None:
+    """Refuse inputs whose squared norms overflow the working dtype (the one-GEMM distances need |x|^2)."""
+    if bool(torch.isfinite(pool_aug).all()):
+        return
+    largest = max(float(np.max(np.abs((block - mean) / scale))) for block in (reference, data))
+    raise ValueError(
+        f"the inputs hold values up to {largest:.3g} (after centring), whose squared distances overflow {dtype}; "
+        f"rescale them (e.g. divide by {largest:.3g}) or use dtype='float64'."
+    )
+
+
+def _check_widths(sigma_init: float, finals: list[float], median: float | None, dtype: str) -> None:
+    """Refuse widths whose 1 / (2 sigma^2) overflows the working dtype (the kernels would be NaN)."""
+    smallest = min([sigma_init, *finals])
+    if smallest < np.sqrt(8.0 / float(np.finfo(dtype).max)):  # 1 / (2 sigma^2), with a margin of 16
+        scale = f"; the median pairwise distance of the reference is {median:.3g}" if median is not None else ""
+        raise ValueError(
+            f"a kernel width of {smallest:.3g} is too small for {dtype} (1 / (2 sigma^2) overflows){scale}: "
+            "rescale the inputs or use dtype='float64'."
+        )
+
+
 class SparKer:
     """Sparse, self-organising ensemble of local Gaussian kernels for two-sample anomaly detection.
 
@@ -224,6 +246,7 @@ class SparKer:
         scale = np.where(std > 0, std, 1.0) if self.preprocessing == "standardize" else np.ones_like(std)
         dtype = getattr(torch, self.dtype)
         pool_aug = augment_pool([reference, data], mean, scale, dtype, device)
+        _check_representable(pool_aug, reference, data, mean, scale, self.dtype)
         widths = [self.sigma_final] if _is_single(self.sigma_final) else list(self.sigma_final)
         median = None
         if self.sigma_init == "auto" or "auto" in widths:
@@ -251,6 +274,7 @@ class SparKer:
             active_threshold=float(self.active_threshold),
             init=self.init,
         )
+        _check_widths(sigma_init, finals, median, self.dtype)
         sigmas = [sigma_schedule(sigma_init, f, self.schedule, int(self.max_epochs), float(self.anneal_fraction)) for f in finals]
         return PreparedProblem(
             configs=tuple(replace(base, sigma_final=f) for f in finals),
@@ -288,6 +312,12 @@ class SparKer:
         sigmas = torch.as_tensor(problem.sigmas, dtype=problem.dtype, device=problem.device)  # (E + 1, K)
         shown = n_scales // 2
         for batch in train_iter(problem.pool_aug, columns(a), columns(b), problem.data[start], sigmas, config, every):
+            if not np.isfinite(batch.t).all():  # never a p-value from an undefined statistic
+                widths = ", ".join(f"{s:.3g}" for s, t in zip(batch.sigma, batch.t) if not np.isfinite(t))
+                raise ValueError(
+                    f"the statistic t is not finite at epoch {batch.epoch} (sigma {widths}): the training diverged; "
+                    "rescale the inputs, lower `learning_rate` or `amplitude_clip`, or use dtype='float64'."
+                )
             if batch.epoch == 0:  # the previous fit stays intact until the new one has a snapshot
                 self._problem = problem
                 self._weights = tuple(torch.as_tensor(w, dtype=problem.dtype, device=problem.device) for w in (a, b))

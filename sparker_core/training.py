@@ -116,7 +116,10 @@ def train_iter(
                 continue
             if config.sparsity > 0:
                 grad_a.add_(torch.sign(amplitudes[rows]), alpha=config.sparsity)
-            adam_centers.step(rows, grad_c, (center_scale * sigma[rows])[:, None, None], epoch + 1)
+            # Adam sees the gradient with respect to mu / sigma, which does not depend on the data's units
+            # (the one w.r.t. mu scales as 1 / units and would fall below Adam's epsilon for large units)
+            width = sigma[rows][:, None, None]  # (B, 1, 1)
+            adam_centers.step(rows, grad_c.mul_(width), center_scale * width, epoch + 1)
             adam_amplitudes.step(rows, grad_a, config.learning_rate, epoch + 1)
             amplitudes[rows].clamp_(low, config.amplitude_clip)
         if snapshot_now:
