@@ -1,11 +1,11 @@
 """SparKer: sparse, self-organising ensembles of local Gaussian kernels that detect and locate
 rare statistical anomalies between a reference sample and a data sample.
 
-Torch and numpy only; no user-interface imports.
+torch, numpy, scipy and pandas (pyarrow, h5py for files); no user-interface imports.
 """
 
 from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test
-from .bundle import ResultBundle, load_bundle, load_bundle_inputs, save_bundle, verify_bundle
+from .bundle import ResultBundle, load_bundle, save_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import SparKerConfig, sigma_schedule
 from .data import NotFittedError
@@ -22,6 +22,7 @@ from .estimator import PreparedProblem, SparKer, Snapshot
 from .model import KernelEnsemble
 from .samples import SAMPLES, TEACHING_SAMPLES, sample_inputs
 from .training import BatchSnapshot, StopTraining, train_iter
+from .verify import load_bundle_inputs, verify_bundle
 
 __version__ = "0.1.0"
 

@@ -12,16 +12,24 @@ Files (no pickle anywhere):
     history.npz      snapshots of training (epoch, sigma, loss, t, centres, amplitudes), for replay
     kernels.parquet  the explain() table, one row per kernel
     points.parquet   every reference and data point: split, row, score f(x), kernel, metadata
+
+manifest.json is strict JSON (no NaN or Infinity tokens): a non-finite number is written as null
+with a sibling "<name>_nonfinite" holding "-inf: why" (e.g. Z = -inf at p = 1). Older manifests
+that hold the bare tokens are still read. Nothing in a bundle is taken on trust: ``load_bundle``
+recomputes every number of ``result`` from null.npy and t_obs, and ``sparker_core.verify.verify_bundle``
+recomputes the rest (kernels, history, tables, t, some toys) from the inputs, the parameters and the seeds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,15 +38,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .calibration import MultiScaleResult, TestResult, combined_statistics, make_result
+from scipy import stats
+
+from .calibration import COMBINES, METHODS, MultiScaleResult, TestResult, combined_statistics, make_result
 from .estimator import Snapshot
-from .kernels import augment_pool, evaluate
-from .loss import np_loss, role_weights, t_from_loss
 
 FORMAT = "sparker-bundle"
 FORMAT_VERSION = 2  # 2: multi-scale results (2-D null.npy, result.t_fit, result.scales)
 FILES = ("null.npy", "model.npz", "history.npz", "kernels.parquet", "points.parquet")
 _OWN_COLUMNS = ("split", "row", "score", "kernel")
+NONFINITE = "_nonfinite"  # suffix of the key that explains a non-finite number written as null
+# Numbers derived in float64 from saved values (p, Z, the interval, the combined statistic) must
+# agree to RECOMPUTE_RTOL; the gamma tail fit, refitted with the installed scipy, to TAIL_RTOL.
+RECOMPUTE_RTOL, TAIL_RTOL = 1e-9, 1e-6
 
 
 def sha256_file(path) -> str:
@@ -50,15 +62,57 @@ def sha256_file(path) -> str:
 
 
 def _jsonable(value):
+    """Plain JSON values; a non-finite number in an object becomes null plus a "<key>_nonfinite" reason."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            item = _jsonable(item)
+            if isinstance(item, float) and not math.isfinite(item):
+                out[str(key)], out[f"{key}{NONFINITE}"] = None, _nonfinite_reason(str(key), item)
+            else:
+                out[str(key)] = item
+        return out
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [None if isinstance(v, float) and not math.isfinite(v) else v for v in map(_jsonable, value)]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _jsonable(value.tolist())
     return value
+
+
+def _nonfinite_reason(key: str, value: float) -> str:
+    token = "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    why = {("zscore", "-inf"): "Z = Phi^-1(1 - p) is -infinity at p = 1 (no toy below t_obs)",
+           ("zscore", "inf"): "p underflows to 0"}.get((key, token), "not a finite number")
+    return f"{token}: {why}"
+
+
+class HonestZ(float):
+    """A Z-score that prints what it means instead of -inf or nan (``format(z, ".2f")``).
+
+    Z = Phi^-1(1 - p) is -inf when p = 1 (every toy at or above t_obs); ``bound`` is then Z at the
+    lower end of the 95% interval of p, above which Z is unlikely.
+    """
+
+    def __new__(cls, value, bound: float | None = None):
+        z = super().__new__(cls, value)
+        z.bound = bound
+        return z
+
+    def __format__(self, spec: str) -> str:
+        if math.isfinite(self):
+            return float.__format__(self, spec)
+        if math.isnan(self):
+            return "undefined (t_obs is not a number)"
+        if self > 0:
+            return "above 37.5 (p below 1e-308)"
+        if self.bound is not None and math.isfinite(self.bound):
+            return f"below {self.bound:.2f} at 95% (p = 1: every toy at or above t_obs)"
+        return f"below {stats.norm.isf(1 - 2**-53):.1f} (p ~ 1)"
+
+    def __str__(self) -> str:
+        return format(self, "")
 
 
 def _points_table(model, kernels: pd.DataFrame, reference_meta, data_meta, reference, data) -> pd.DataFrame:
@@ -113,29 +167,8 @@ def save_bundle(
         multi = isinstance(result, MultiScaleResult)
         null = [result.null_distribution] + ([r.null_distribution for r in result.per_config] if multi else [])
         np.save(staging / "null.npy", np.asarray(np.stack(null) if multi else null[0], dtype=np.float64), allow_pickle=False)
-        centers_work = (model.centers_ - model.reference_mean_) / model.reference_scale_
-        to_work = lambda centers: (centers - model.reference_mean_) / model.reference_scale_  # noqa: E731
-        np.savez(
-            staging / "model.npz",
-            centers=centers_work,
-            amplitudes=model.amplitudes_,
-            sigma=np.array(model.sigma_),
-            scale_centers=np.stack([to_work(s.centers) for s in model.scale_snapshots_]),
-            scale_amplitudes=np.stack([s.amplitudes for s in model.scale_snapshots_]),
-            scale_sigmas=np.array([s.sigma for s in model.scale_snapshots_]),
-            mean=model.reference_mean_,
-            scale=model.reference_scale_,
-        )
-        history = model.history_
-        np.savez(
-            staging / "history.npz",
-            epoch=np.array([s.epoch for s in history]),
-            sigma=np.array([s.sigma for s in history]),
-            loss=np.array([s.loss for s in history]),
-            t=np.array([s.t for s in history]),
-            centers=np.stack([s.centers for s in history]),
-            amplitudes=np.stack([s.amplitudes for s in history]),
-        )
+        np.savez(staging / "model.npz", **_model_arrays(model))
+        np.savez(staging / "history.npz", **_history_arrays(model.history_))
         _kernels_table(kernels).to_parquet(staging / "kernels.parquet", index=False)
         _points_table(model, kernels, reference_metadata, data_metadata, reference, data).to_parquet(
             staging / "points.parquet", index=False
@@ -177,7 +210,7 @@ def save_bundle(
             "extra": extra or {},
             "files": {name: sha256_file(staging / name) for name in FILES},
         }
-        (staging / "manifest.json").write_text(json.dumps(_jsonable(manifest), indent=2) + "\n")
+        (staging / "manifest.json").write_text(json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n")
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
@@ -185,6 +218,33 @@ def save_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _model_arrays(model) -> dict:
+    """model.npz: the shown and every scale's kernels in working space, and the preprocessing."""
+    to_work = lambda centers: (centers - model.reference_mean_) / model.reference_scale_  # noqa: E731
+    return {
+        "centers": to_work(model.centers_),
+        "amplitudes": model.amplitudes_,
+        "sigma": np.array(model.sigma_),
+        "scale_centers": np.stack([to_work(s.centers) for s in model.scale_snapshots_]),
+        "scale_amplitudes": np.stack([s.amplitudes for s in model.scale_snapshots_]),
+        "scale_sigmas": np.array([s.sigma for s in model.scale_snapshots_]),
+        "mean": model.reference_mean_,
+        "scale": model.reference_scale_,
+    }
+
+
+def _history_arrays(history) -> dict:
+    """history.npz: the training snapshots of the shown scale, centres in input space."""
+    return {
+        "epoch": np.array([s.epoch for s in history]),
+        "sigma": np.array([s.sigma for s in history]),
+        "loss": np.array([s.loss for s in history]),
+        "t": np.array([s.t for s in history]),
+        "centers": np.stack([s.centers for s in history]),
+        "amplitudes": np.stack([s.amplitudes for s in history]),
+    }
 
 
 def _package_version() -> str:
@@ -213,6 +273,72 @@ class ResultBundle:
     scale: np.ndarray  # (d,)
 
 
+# ------------------------------------------------------------------------------------ reading
+_KIND_NAMES = {float: "a number", int: "an integer", str: "a string", dict: "an object", list: "a list", None: "null",
+               "pair": "a list of two numbers"}
+# Every manifest field that show, load_bundle or verify_bundle reads, parents before children.
+_SCHEMA = (
+    ("created", str), ("versions", dict), ("versions.sparker_core", str), ("params", dict), ("config", dict),
+    ("config.n_kernels", int), ("config.sigma_init", float), ("config.sigma_final", float),
+    ("config.temperature", float), ("config.competition", str),
+    ("seeds", dict), ("seeds.fit", int), ("seeds.calibration", (int, None)),
+    ("inputs", dict), ("inputs.load", dict), ("inputs.files", dict),
+    ("sizes", dict), ("sizes.reference", int), ("sizes.data", int), ("sizes.features", int),
+    ("result", dict), ("result.t_obs", float), ("result.pvalue", float), ("result.pvalue_ci", "pair"),
+    ("result.zscore", float), ("result.n_toys", int), ("result.n_toys_requested", int), ("result.method", str),
+    ("result.t_fit", float), ("result.scale", (int, None)), ("result.scales", list), ("result.extrapolated", (dict, None)),
+    ("files", dict),
+)
+_SCALE_SCHEMA = (("label", str), ("t_obs", float), ("pvalue", float), ("method", str))
+_TAIL_SCHEMA = (("pvalue", float), ("zscore", float), ("ks_pvalue", float), ("shape", float), ("loc", float), ("scale", float))
+
+
+def _kind_ok(value, kind) -> bool:
+    if isinstance(kind, tuple):
+        return any(_kind_ok(value, k) for k in kind)
+    if kind is None:
+        return value is None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "pair":
+        return isinstance(value, list) and len(value) == 2 and all(_kind_ok(v, float) for v in value)
+    return isinstance(value, kind)
+
+
+def _check_fields(tree: dict, schema, where: str, prefix: str = "") -> None:
+    """Each (dotted name, kind) of ``schema`` is present in ``tree`` and of its kind; else one ValueError naming it."""
+    for dotted, kind in schema:
+        node = tree
+        for part in dotted.split("."):
+            if part not in node:
+                raise ValueError(f"{where}: manifest field `{prefix}{dotted}` is missing.")
+            node = node[part]
+        if not _kind_ok(node, kind):
+            want = " or ".join(_KIND_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f"{where}: manifest field `{prefix}{dotted}` must be {want}; got {json.dumps(node)[:40]}.")
+
+
+def _restore_nonfinite(node, where: str, prefix: str = "") -> None:
+    """Put back the numbers written as null + "<key>_nonfinite" (in place)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _restore_nonfinite(item, where, f"{prefix}[{i}].")
+        return
+    if not isinstance(node, dict):
+        return
+    for key in [k for k in node if k.endswith(NONFINITE)]:
+        base, reason = key[: -len(NONFINITE)], node[key]
+        token = reason.split(":")[0] if isinstance(reason, str) else None
+        if token not in ("inf", "-inf", "nan") or node.get(base, 0) is not None:
+            raise ValueError(f"{where}: manifest field `{prefix}{key}` must explain a null `{base}` and start with "
+                             f"inf, -inf or nan; got {reason!r}.")
+        node[base] = float(token)
+    for key, value in node.items():
+        _restore_nonfinite(value, where, f"{prefix}{key}.")
+
+
 def _read_manifest(folder: Path) -> dict:
     path = folder / "manifest.json"
     if not folder.is_dir():
@@ -220,13 +346,27 @@ def _read_manifest(folder: Path) -> dict:
     if not path.is_file():
         raise ValueError(f"bundle {folder} has no manifest.json.")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text())  # also reads the NaN / -Infinity tokens of older bundles
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"bundle {folder}: manifest.json is not valid JSON ({err}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"bundle {folder}: manifest.json is not a {FORMAT} manifest.")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"bundle {folder}: format version {manifest.get('format_version')!r} is not {FORMAT_VERSION}.")
+    where = f"bundle {folder}"
+    _restore_nonfinite(manifest, where)
+    _check_fields(manifest, _SCHEMA, where)
+    for j, scale in enumerate(manifest["result"]["scales"]):
+        if not isinstance(scale, dict):
+            raise ValueError(f"{where}: manifest field `result.scales[{j}]` must be an object; got {json.dumps(scale)[:40]}.")
+        _check_fields(scale, _SCALE_SCHEMA, where, f"result.scales[{j}].")
+    if manifest["result"]["extrapolated"] is not None:
+        _check_fields(manifest["result"]["extrapolated"], _TAIL_SCHEMA, where, "result.extrapolated.")
+    for field in ("files", "inputs.files"):
+        table = manifest["files"] if field == "files" else manifest["inputs"]["files"]
+        for name, digest in table.items():
+            if not isinstance(digest, str):
+                raise ValueError(f"{where}: manifest field `{field}.{name}` must be a sha256 string; got {json.dumps(digest)[:40]}.")
     return manifest
 
 
@@ -241,20 +381,112 @@ def check_files(folder: Path, manifest: dict) -> None:
             raise ValueError(f"bundle {folder}: {name} does not match its sha256 in the manifest (modified or truncated).")
 
 
+def check_folder(folder: Path, manifest: dict) -> None:
+    """The folder holds the bundle's files and nothing else, and the manifest lists exactly those."""
+    listed = sorted(set(manifest["files"]) ^ set(FILES))
+    if listed:
+        raise ValueError(f"bundle {folder}: manifest field `files` must list exactly {', '.join(FILES)}; "
+                         f"it differs in {', '.join(listed)}.")
+    present = {p.name for p in folder.iterdir()}
+    missing, extra = sorted(set(FILES) - present), sorted(present - set(FILES) - {"manifest.json"})
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
+        raise ValueError(f"bundle {folder}: the folder does not hold exactly the bundle's files: {'; '.join(parts)}.")
+
+
+def _same(got, saved, rtol: float) -> bool:
+    return bool(np.all(np.isclose(got, saved, rtol=rtol, atol=0.0, equal_nan=True)))
+
+
+def _agree(where: str, field: str, saved, got, rtol: float = RECOMPUTE_RTOL) -> None:
+    if not _same(got, saved, rtol):
+        raise ValueError(f"{where}: manifest field `{field}` is {saved}, but recomputed from null.npy and t_obs it is {got}.")
+
+
+def _rebuild_result(manifest: dict, null: np.ndarray, where: str) -> TestResult | MultiScaleResult:
+    """The result recomputed from null.npy and the observed t with calibration's own functions; every
+    number the manifest's ``result`` states is checked against it."""
+    res = manifest["result"]
+    scales, n, requested = res["scales"], res["n_toys"], res["n_toys_requested"]
+    shape = (1 + len(scales), n) if scales else (n,)
+    if null.shape != shape:
+        raise ValueError(f"{where}: null.npy has shape {null.shape}; `result.n_toys` and `result.scales` say {shape}.")
+    if requested < n:
+        raise ValueError(f"{where}: manifest field `result.n_toys_requested` ({requested}) is below `result.n_toys` ({n}).")
+    method, _, combine = res["method"].partition("+")
+    if method not in METHODS or (combine not in COMBINES if scales else combine):
+        want = f"METHOD+COMBINE with METHOD in {METHODS} and COMBINE in {COMBINES}" if scales else f"one of {METHODS}"
+        raise ValueError(f"{where}: manifest field `result.method` must be {want}; got {res['method']!r}.")
+    if not scales:
+        if res["scale"] is not None:
+            raise ValueError(f"{where}: manifest field `result.scale` must be null for a one-width result; got {res['scale']}.")
+        result = make_result(res["t_obs"], null, method, requested)
+    else:
+        stat, stat_null = combined_statistics([s["t_obs"] for s in scales], null[1:], combine)
+        _agree(where, "result.t_obs", res["t_obs"], stat)
+        if not _same(stat_null, null[0], RECOMPUTE_RTOL):
+            raise ValueError(f"{where}: null.npy row 0 is not the combined statistic of the scales' toys (rows 1..).")
+        per_config = []
+        for j, (scale, row) in enumerate(zip(scales, null[1:])):
+            if scale["method"] != method:
+                raise ValueError(f"{where}: manifest field `result.scales[{j}].method` must be {method!r}; got {scale['method']!r}.")
+            per_config.append(make_result(scale["t_obs"], row, method, requested, scale["label"]))
+            _agree(where, f"result.scales[{j}].pvalue", scale["pvalue"], per_config[-1].pvalue)
+        combined = make_result(stat, stat_null, res["method"], requested, "combined", with_tail=False)
+        result = MultiScaleResult(combined=combined, per_config=tuple(per_config))
+        # a complete calibration shows the scale with the smallest p; an incomplete one that, or the fit's middle scale
+        shown = (result.scale,) if result.complete else (result.scale, len(scales) // 2)
+        if res["scale"] not in shown:
+            raise ValueError(f"{where}: manifest field `result.scale` is {res['scale']}, but the scale with the smallest p "
+                             f"for these toys is {result.scale}.")
+    _agree(where, "result.pvalue", res["pvalue"], result.pvalue)
+    _agree(where, "result.pvalue_ci", res["pvalue_ci"], list(result.pvalue_ci))
+    _agree(where, "result.zscore", res["zscore"], result.zscore)
+    tail, saved = result.tail_fit, res["extrapolated"]
+    if (tail is None) != (saved is None):
+        raise ValueError(f"{where}: manifest field `result.extrapolated` is {'absent' if saved is None else 'present'}, "
+                         f"but recomputed from null.npy there is {'no' if tail is None else 'a'} tail fit.")
+    for name in () if tail is None else ("pvalue", "zscore", "ks_pvalue", "shape", "loc", "scale"):
+        _agree(where, f"result.extrapolated.{name}", saved[name], getattr(tail, name), TAIL_RTOL)
+    return result
+
+
+def _load_arrays(folder: Path, name: str, keys: tuple):
+    """np.load of a bundle file (no pickle), with one ValueError naming the file or its missing array."""
+    try:
+        arrays = np.load(folder / name, allow_pickle=False)
+        if keys:
+            arrays = {key: arrays[key] for key in keys}
+    except KeyError as err:
+        raise ValueError(f"bundle {folder}: {name} has no array {err}.") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"bundle {folder}: {name} cannot be read ({err}).".splitlines()[0]) from None
+    return arrays
+
+
 def load_bundle(path) -> ResultBundle:
-    """Open a bundle written by ``save_bundle`` (or ``sparker run``); checks the file hashes."""
+    """Open a bundle written by ``save_bundle`` (or ``sparker run``).
+
+    Checks every manifest field it reads (one ValueError naming the first missing or malformed one),
+    the file hashes, and recomputes p, its interval, Z, the tail fit and the combined statistic from
+    null.npy and t_obs: a manifest whose numbers do not follow from its toys is refused.
+    """
     folder = Path(path)
     manifest = _read_manifest(folder)
     check_files(folder, manifest)
-    null = np.load(folder / "null.npy", allow_pickle=False)
-    model = np.load(folder / "model.npz", allow_pickle=False)
-    history = np.load(folder / "history.npz", allow_pickle=False)
+    where = f"bundle {folder}"
+    null = _load_arrays(folder, "null.npy", ())
+    if null.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: null.npy must hold numbers; got dtype {null.dtype}.")
+    null = null.astype(np.float64)
+    model = _load_arrays(folder, "model.npz", ("centers", "amplitudes", "sigma", "scale_centers", "scale_amplitudes",
+                                               "scale_sigmas", "mean", "scale"))
+    history = _load_arrays(folder, "history.npz", ("epoch", "sigma", "loss", "t", "centers", "amplitudes"))
+    result = _rebuild_result(manifest, null, where)
     res = manifest["result"]
-    result = make_result(res["t_obs"], null[0] if null.ndim == 2 else null, res["method"], res["n_toys_requested"])
-    if null.ndim == 2:
-        per_scale = tuple(make_result(s["t_obs"], row, s["method"], res["n_toys_requested"], s["label"])
-                          for s, row in zip(res["scales"], null[1:]))
-        result = MultiScaleResult(combined=result, per_config=per_scale)
+    res["zscore"] = HonestZ(res["zscore"], stats.norm.isf(res["pvalue_ci"][0]) if res["pvalue_ci"][0] > 0 else None)
+    if res["extrapolated"] is not None:
+        res["extrapolated"]["zscore"] = HonestZ(res["extrapolated"]["zscore"])
     mean, scale = model["mean"], model["scale"]
     snapshots = tuple(
         Snapshot(
@@ -283,72 +515,3 @@ def load_bundle(path) -> ResultBundle:
         mean=mean,
         scale=scale,
     )
-
-
-def load_bundle_inputs(bundle: ResultBundle):
-    """Reload the inputs a bundle records (``EmbeddingPair``); ValueError when a file is missing or changed."""
-    from .loaders import load_pair
-
-    recorded = bundle.manifest["inputs"]["files"]
-    for path in recorded:
-        if not Path(path).is_file():
-            raise ValueError(f"input file {path} recorded in the bundle is missing.")
-    pair = load_pair(**bundle.manifest["inputs"]["load"])
-    for path, digest in recorded.items():
-        if pair.files.get(path) != digest:
-            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
-    return pair
-
-
-def recompute_t(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """t = -2 L computed afresh (float64) from the inputs, in one pass: of the shown kernels, then of
-    every scale's saved kernels: array of shape (1 + n_scales,)."""
-    config = bundle.manifest["config"]
-    pool = augment_pool([reference, data], bundle.mean, bundle.scale, torch.float64, "cpu")
-    centers = torch.as_tensor(np.concatenate([bundle.centers[None], bundle.scale_centers]), dtype=torch.float64)  # (K, M, d)
-    amplitudes = torch.as_tensor(np.concatenate([bundle.amplitudes[None], bundle.scale_amplitudes]), dtype=torch.float64)
-    sigma = torch.as_tensor(np.r_[bundle.sigma, bundle.scale_sigmas], dtype=torch.float64)  # (K,)
-    f = evaluate(pool, centers, amplitudes, sigma, config["temperature"], config["competition"])  # (N, K)
-    a, b = role_weights(reference.shape[0], data.shape[0])
-    k = centers.shape[0]
-    loss = np_loss(f.T, torch.as_tensor(a)[:, None].expand(-1, k), torch.as_tensor(b)[:, None].expand(-1, k))
-    return np.atleast_1d(t_from_loss(loss.numpy()))
-
-
-def verify_bundle(path, reference: np.ndarray, data: np.ndarray, rtol: float = 1e-4) -> list[str]:
-    """Re-check a bundle against its inputs; returns the checks that passed, raises ValueError on the first failure.
-
-    Checks: manifest format; every file's sha256; the null and p-value agree with the manifest;
-    t_obs recomputed from the saved kernels and the inputs agrees with the manifest.
-    """
-    bundle = load_bundle(path)
-    res = bundle.manifest["result"]
-    passed = ["manifest and file hashes"]
-    if bundle.result.n_toys != res["n_toys"]:
-        raise ValueError(f"bundle {bundle.path}: null.npy holds {bundle.result.n_toys} toys, the manifest says {res['n_toys']}.")
-    if not np.isclose(bundle.result.pvalue, res["pvalue"], rtol=1e-12, atol=0):
-        raise ValueError(
-            f"bundle {bundle.path}: p-value recomputed from the null toys is {bundle.result.pvalue:.6g}, the manifest says {res['pvalue']:.6g}."
-        )
-    passed.append(f"p-value from {bundle.result.n_toys} toys")
-    t_fit = res["t_obs"]
-    shown, *t_scales = recompute_t(bundle, reference, data)
-    if isinstance(bundle.result, MultiScaleResult):
-        scales = bundle.result.per_config
-        stat, stat_null = combined_statistics([r.t_obs for r in scales], np.stack([r.null_distribution for r in scales]), "minp")
-        if not (np.isclose(stat, res["t_obs"], rtol=1e-12) and np.allclose(stat_null, bundle.result.null_distribution, rtol=1e-12)):
-            raise ValueError(f"bundle {bundle.path}: the combined statistic recomputed from the {len(scales)} scales' t and toys "
-                             "does not match the saved one.")
-        t_fit = scales[res["scale"]].t_obs
-        if not np.isclose(res["t_fit"], t_fit, rtol=1e-12):
-            raise ValueError(f"bundle {bundle.path}: the saved kernels' t {res['t_fit']:.6g} is not scale {res['scale']}'s t {t_fit:.6g}.")
-        passed.append(f"combined min-p statistic of {len(scales)} scales recomputed from their t and toys")
-        for j, (new, r) in enumerate(zip(t_scales, scales)):
-            if not np.isclose(new, r.t_obs, rtol=rtol, atol=1e-6):
-                raise ValueError(f"bundle {bundle.path}: t of scale {j} recomputed from its saved kernels is {new:.6g}, "
-                                 f"the manifest says {r.t_obs:.6g}.")
-        passed.append(f"t of every scale recomputed from its saved kernels and the inputs ({', '.join(f'{t:.6g}' for t in t_scales)})")
-    if not np.isclose(shown, t_fit, rtol=rtol, atol=1e-6):
-        raise ValueError(f"bundle {bundle.path}: t recomputed from the saved kernels is {shown:.6g}, the manifest says {t_fit:.6g}.")
-    passed.append(f"t of the saved kernels recomputed from the inputs ({shown:.6g})")
-    return passed

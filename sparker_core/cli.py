@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bundle import load_bundle, load_bundle_inputs, save_bundle, verify_bundle
-from .calibration import METHODS, toys_needed
-from .estimator import SparKer
+from .bundle import load_bundle, save_bundle
+from .calibration import METHODS, check_method_sizes, toys_needed
+from .config import check_choice, check_int
+from .estimator import SparKer, resolve_device
 from .samples import SAMPLES, sample_inputs
+from .verify import DEFAULT_VERIFY_TOYS, verify_bundle
 
 def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anomalies: int = 60, d: int = 5):
     """Gaussian reference and data in d dimensions; the first ``n_anomalies`` data rows form a compact bump."""
@@ -91,37 +94,88 @@ def _load(args):
     spec = {k: v for k, v in spec.items() if v is not None}
     if args.key:
         spec["key"] = args.key
+    spec.update({k: v for k, v in {"features": _names(args.features), "ignore": _names(args.ignore)}.items() if v})
     return spec, load_pair(**spec)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of column names from the command line."""
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
+
+
+def _check_out(text: str) -> Path:
+    """The bundle folder, checked before any work: new or empty, and its nearest existing parent writable."""
+    out = Path(text)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"`--out` {text} already exists and is not an empty folder; choose a new folder.")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:  # a real probe: permission bits do not tell for root or for read-only file systems
+        tempfile.TemporaryDirectory(prefix=".sparker-probe-", dir=parent).cleanup()
+    except OSError as err:
+        raise ValueError(f"`--out` {text} cannot be written: {parent} is not a writable folder ({err.strerror}).") from None
+    return out
+
+
+def _check_run_args(args: argparse.Namespace) -> SparKer:
+    """Every argument of ``run`` that can be checked without the inputs, before any loading or fitting."""
+    check_int("--n-toys", args.n_toys, 1)
+    check_int("--batch", args.batch, 1)
+    check_choice("--method", args.method, METHODS)
+    model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device)
+    model._check_params()
+    resolve_device(args.device)
+    return model
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    model = _check_run_args(args)
     if args.out is None:  # a fresh folder named after the input and the time
         stem = args.sample or Path(args.reference or "run").stem
         args.out = f"sparker-runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"`--out` {out} already exists and is not an empty folder; choose a new folder.")
+    out = _check_out(args.out)
     spec, pair = _load(args)
     print(f"reference {pair.reference.shape[0]} x {pair.reference.shape[1]}, data {pair.data.shape[0]} x {pair.data.shape[1]}")
-    model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device)
+    if pair.columns:
+        print(textwrap.shorten(f"columns used ({len(pair.columns)}): {', '.join(map(str, pair.columns))}", width=300, placeholder=" ..."))
+    check_method_sizes(args.method, pair.reference.shape[0], pair.data.shape[0])
     start = time.perf_counter()
-    with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr, disable=args.quiet) as bar:
-        for snap in model.fit_iter(pair.reference, pair.data, every=10):
-            bar.update(snap.epoch - bar.n)
-            bar.set_postfix(t=f"{snap.t:.1f}", sigma=f"{snap.sigma:.3g}")
-    with tqdm(total=args.n_toys, desc="null toys", unit="toy", file=sys.stderr, disable=args.quiet) as bar:
-        for result in model.calibrate_iter(n_toys=args.n_toys, method=args.method, batch=args.batch, seed=args.seed):
-            bar.update(result.n_toys - bar.n)
+    try:
+        with tqdm(total=args.epochs, desc="training", unit="epoch", file=sys.stderr, disable=args.quiet) as bar:
+            for snap in model.fit_iter(pair.reference, pair.data, every=10):
+                bar.update(snap.epoch - bar.n)
+                bar.set_postfix(t=f"{snap.t:.1f}", sigma=f"{snap.sigma:.3g}")
+    except KeyboardInterrupt:
+        print("interrupted during the fit; nothing written.", file=sys.stderr)
+        return 130
+    result = None
+    try:
+        with tqdm(total=args.n_toys, desc="null toys", unit="toy", file=sys.stderr, disable=args.quiet) as bar:
+            for result in model.calibrate_iter(n_toys=args.n_toys, method=args.method, batch=args.batch, seed=args.seed):
+                bar.update(result.n_toys - bar.n)
+    except KeyboardInterrupt:
+        if result is None:
+            print("interrupted before the first block of toys finished; nothing written.", file=sys.stderr)
+            return 130
+        print(f"interrupted after {result.n_toys} of {args.n_toys} toys; writing the bundle with those toys, "
+              "marked incomplete (Ctrl-C again to stop without writing).", file=sys.stderr)
     seconds = time.perf_counter() - start
     inputs = {"load": spec, "files": pair.files}
+    extra = {"calibration_seed": args.seed, "seconds": round(seconds, 2)}
+    if not result.complete:
+        extra["incomplete"] = True
+        if hasattr(result, "scale"):
+            model.show_scale(result.scale)  # as a complete run would: the width with the smallest p so far
     folder = save_bundle(out, model, result, pair.reference, pair.data, inputs, pair.reference_metadata,
-                         pair.data_metadata, extra={"calibration_seed": args.seed, "seconds": round(seconds, 2)})
+                         pair.data_metadata, extra=extra)
     bundle = load_bundle(folder)
-    print(f"finished in {seconds:.1f} s; bundle written to {folder}\n")
+    state = "finished" if result.complete else f"stopped after {result.n_toys} of {args.n_toys} toys (incomplete)"
+    print(f"{state} in {seconds:.1f} s; bundle written to {folder}\n")
     print_summary(_result_dict(bundle), bundle.kernels, pair.data_metadata)
-    return 0
+    return 0 if result.complete else 130
 
 
 def _result_dict(bundle) -> dict:
@@ -143,16 +197,20 @@ def show(args: argparse.Namespace) -> int:
     print_summary(_result_dict(bundle), bundle.kernels, _data_metadata(bundle))
     z = max(3.0, np.ceil(bundle.result.zscore))
     print(f"\n(claiming Z = {z:.0f} from toys alone needs {toys_needed(z)} toys)")
+    print("(p, Z and the interval were recomputed from null.npy; `sparker verify` recomputes the fit, the tables, "
+          "t and some toys from the inputs)")
     return 0
 
 
 def verify(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.bundle)  # manifest and file hashes first
-    pair = load_bundle_inputs(bundle)
-    passed = verify_bundle(args.bundle, pair.reference, pair.data)
-    for line in passed + ["input files match their recorded sha256"]:
+    check_int("--toys", args.toys, 0)
+    if args.toy_seed is not None:
+        check_int("--toy-seed", args.toy_seed, 0)
+    # load_bundle_inputs, the refit, the tables and the toys all run inside verify_bundle
+    passed = verify_bundle(args.bundle, n_toys=args.toys, toy_seed=args.toy_seed)
+    for line in passed:
         print(f"ok: {line}")
-    print(f"bundle {bundle.path} verified")
+    print(f"bundle {args.bundle} verified")
     return 0
 
 
@@ -192,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--reference-value", help="label value of reference rows")
     p_run.add_argument("--data-value", help="label value of data rows")
     p_run.add_argument("--key", help="array / dataset / tensor name inside .npz, .h5 or .pt files")
+    p_run.add_argument("--features", help="comma-separated columns of a table that form the vectors (default: the numeric ones)")
+    p_run.add_argument("--ignore", help="comma-separated columns of a table to leave out of the vectors")
     p_run.add_argument("--sample", help=f"a bundled sample instead of files: {', '.join(SAMPLES)}")
     p_run.add_argument("--n-kernels", type=int, default=8)
     p_run.add_argument("--epochs", type=int, default=200)
@@ -209,8 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("bundle")
     p_show.set_defaults(func=show)
 
-    p_verify = sub.add_parser("verify", help="re-check a bundle: file hashes, inputs, and t_obs recomputed")
+    p_verify = sub.add_parser("verify", help="recompute a bundle from its inputs: fit, tables, t, p, Z and some toys")
     p_verify.add_argument("bundle")
+    p_verify.add_argument("--toys", type=int, default=DEFAULT_VERIFY_TOYS,
+                          help="null toys to retrain and compare with null.npy, drawn at random (0: none)")
+    p_verify.add_argument("--toy-seed", type=int, help="seed that picks the toys (default: a fresh one, printed)")
     p_verify.set_defaults(func=verify)
 
     p_demo = sub.add_parser("demo", help="fit and calibrate on a generated 5-d sample with a planted bump")
@@ -230,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; nothing written.", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError) as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2

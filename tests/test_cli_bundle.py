@@ -152,8 +152,8 @@ def test_one_file_with_label_column(tmp_path):
     [
         (["--reference", "missing.csv", "--data", "missing.csv"], "does not exist"),
         (["--reference", "REF", "--data", "REF", "--n-kernels", "0"], "`n_kernels` must be an integer >= 1; got 0."),
-        (["--reference", "REF", "--data", "REF", "--method", "bootstrap"], "`method` must be one of"),
-        (["--reference", "REF", "--data", "REF", "--n-toys", "0"], "`n_toys` must be an integer >= 1; got 0."),
+        (["--reference", "REF", "--data", "REF", "--method", "bootstrap"], "`--method` must be one of"),
+        (["--reference", "REF", "--data", "REF", "--n-toys", "0"], "`--n-toys` must be an integer >= 1; got 0."),
         (["--reference", "REF"], "give either `--data PATH` or `--label-column COL`"),
         (["--reference", "REF", "--data", "REF", "--n-kernels", "abc"], "invalid int value"),
         (["--reference", "REF", "--data", "REF", "--out", "EXISTING"], "already exists and is not an empty folder"),
