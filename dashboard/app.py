@@ -22,6 +22,7 @@ from dashboard import cache, state  # noqa: E402
 from dashboard.views import common  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # server.address values that serve this machine only
 
 st.set_page_config(page_title="SparKer Explorer", layout="wide")
 
@@ -29,6 +30,10 @@ if state.dataset() is None:  # first visit: the default real sample, no click ne
     state.set_dataset(cache.sample_dataset(state.DEFAULT_SAMPLE))
 
 common.sidebar()
+address = st.get_option("server.address")
+if address not in LOOPBACK:  # e.g. started outside the repository folder, so .streamlit/config.toml was not read
+    st.sidebar.warning(f"Served on {address or 'every network interface'}: anyone who can reach this port sees "
+                       "the data loaded here. `--server.address 127.0.0.1` keeps it on this machine.")
 
 pages = [
     st.Page(VIEWS / "data.py", title="Data", url_path="data", default=True),

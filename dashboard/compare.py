@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,10 @@ from sparker_core import (
     knn_two_sample_test,
     mmd_permutation_test,
 )
+
+from .runner import one_line
+
+_LOGGER = logging.getLogger(__name__)
 
 # name -> test(reference, data, n, seed) with n null toys / permutations
 BASELINES = {
@@ -52,6 +57,9 @@ class Comparison:
                 self.results[name] = test(reference, data, self.n_toys, self.seed)
             except (ValueError, TypeError, RuntimeError, MemoryError) as err:  # shown next to the method
                 self.errors[name] = str(err)
+            except Exception as err:  # noqa: BLE001 - a bug: shown as failed in its cell, traceback in the log
+                _LOGGER.exception("baseline %r failed", name)
+                self.errors[name] = f"failed: {one_line(err)} (traceback in the server log)"
             self.seconds[name] = time.perf_counter() - start
         self.current = ""
 

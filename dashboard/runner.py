@@ -8,6 +8,7 @@ second, so Stop and Pause take effect between two chunks.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from sparker_core import MultiScaleResult, ResultBundle, Snapshot, SparKer, Test
 
 from .components.layout import LayoutIndex, scattered_kernels
 from .datasets import Dataset
+
+_LOGGER = logging.getLogger(__name__)
 
 # Defaults of the training controls (the library's defaults, plus how often to snapshot).
 DEFAULT_PARAMS = {
@@ -48,9 +51,10 @@ class Run:
     model: SparKer | None = None  # None for a run opened from a bundle
     snapshots: list[Snapshot] = field(default_factory=list)
     status: str = "training"  # training, paused, stopped, trained, loaded
-    calibration_status: str = "none"  # none, running, paused, stopped, done
+    calibration_status: str = "none"  # none, running, paused, stopped, done, failed
     result: TestResult | MultiScaleResult | None = None
     n_toys_requested: int = 0
+    calibration_seed: int = 0  # seed of the null toys, recorded in an exported bundle so that verify can rerun them
     fit_seconds: float = 0.0
     error: str = ""
     bundle: ResultBundle | None = None
@@ -159,6 +163,7 @@ class Run:
             raise ValueError("null toys are already running for this run; stop them first.")
         iterator = self.model.calibrate_iter(n_toys=n_toys, method=method, batch=batch, seed=seed)
         self.result, self.n_toys_requested, self.error = None, int(n_toys), ""
+        self.calibration_seed = int(seed)
         self.calibration_status = "running"
         self._stop_event, self._resume_event = threading.Event(), threading.Event()
         self._resume_event.set()
@@ -178,6 +183,10 @@ class Run:
         except (ValueError, TypeError, RuntimeError, MemoryError) as err:  # shown on the page; finished toys stay
             self.error = str(err)
             self.calibration_status = "stopped" if self.result is not None else "none"
+        except Exception as err:  # noqa: BLE001 - a bug: the run shows "failed" and the log has the traceback
+            _LOGGER.exception("null toys of run %d failed", self.run_id)
+            self.error = f"The null toys failed: {one_line(err)} (traceback in the server log)."
+            self.calibration_status = "failed"
         finally:
             iterator.close()
             if self.calibration_status == "running":
@@ -247,6 +256,12 @@ class Run:
         row["p"] = self.result.pvalue if self.result is not None else None
         row["Z"] = self.result.zscore if self.result is not None else None
         return row
+
+
+def one_line(err: BaseException) -> str:
+    """An unexpected exception as one line: its type and message."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def from_bundle(run_id: int, bundle: ResultBundle, dataset_name: str) -> Run:

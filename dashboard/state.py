@@ -7,10 +7,11 @@ finished one.
 
 from __future__ import annotations
 
-import tempfile
+import os
 
 import streamlit as st
 
+from . import cache, uploads
 from .datasets import Dataset
 from .runner import DEFAULT_PARAMS, Run
 
@@ -91,10 +92,13 @@ def set_lasso_rows(rows) -> None:
 
 
 def upload_dir() -> str:
-    """A private folder for this session's uploaded files."""
-    if "upload_dir" not in st.session_state:
-        st.session_state["upload_dir"] = tempfile.mkdtemp(prefix="sparker-upload-")
-    return st.session_state["upload_dir"]
+    """A private folder for this session's uploaded files, removed when the session disconnects
+    (a new one is made if a dropped connection removed it)."""
+    path = st.session_state.get("upload_dir")
+    if path is None or not os.path.isdir(path):
+        path = st.session_state["upload_dir"] = uploads.new_folder()
+    cache.upload_folder(path)
+    return path
 
 
 def flash(message: str | None = None, kind: str = "error"):

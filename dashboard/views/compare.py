@@ -55,8 +55,9 @@ def table() -> None:
                          "seconds": round(current.seconds[name], 1), "note": r.method})
         elif name in current.errors:
             rows.append({"method": name, "note": current.errors[name]})
-        elif name == current.current:
-            rows.append({"method": name, "note": "running..."})
+        elif name == current.current:  # a worker that died mid-test never leaves it "running"
+            note = "running..." if current.running else "failed: the test ended without a result"
+            rows.append({"method": name, "note": note})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if current.running:
         st.caption(f"running: {current.current}")

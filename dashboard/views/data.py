@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, state
+from dashboard import cache, state, uploads
 from dashboard.datasets import Dataset, describe_sample, from_pair
 from dashboard.runner import from_bundle
 from dashboard.views import common
@@ -23,50 +24,64 @@ st.caption("A reference sample (no anomalies) and a data sample that may hold so
 source = st.radio("Source", ["Bundled sample", "Upload files", "Open a result bundle"], horizontal=True, key="data_source")
 
 
-def _save_upload(upload, folder: Path) -> Path:
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getbuffer())
-    return path
-
-
 def _load_sample(name: str) -> None:
     state.set_dataset(cache.sample_dataset(name))
 
 
-def _load_upload(uploads: dict, split: dict) -> None:
+def _load_upload(files: dict, split: dict) -> None:
+    """Load uploaded files; they are deleted once read (the arrays stay in the session)."""
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=state.upload_dir()))
-    paths = {role: str(_save_upload(f, folder)) for role, f in uploads.items() if f is not None}
-    if split:
-        spec = {"reference": paths["reference"], **split}
-    else:
-        spec = {"reference": paths["reference"], "data": paths["data"]}
-    pair = load_pair(**spec)  # ValueError / TypeError: shown, the loaded dataset is untouched
+    try:
+        paths = {role: str(uploads.save(f, folder, role)) for role, f in files.items() if f is not None}
+        if split:
+            spec = {"reference": paths["reference"], **split}
+        else:
+            spec = {"reference": paths["reference"], "data": paths["data"]}
+        try:
+            pair = load_pair(**spec)  # ValueError / TypeError: shown, the loaded dataset is untouched
+        except (ValueError, TypeError) as err:  # name the files as uploaded, never the server's temp path
+            raise type(err)(uploads.as_uploaded(str(err), paths, folder)) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     names = " + ".join(Path(p).name for p in paths.values())
     files = {Path(p).name: digest for p, digest in pair.files.items()}  # a bundle records names, not temp paths
     load = {k: (Path(v).name if k in ("reference", "data") else v) for k, v in spec.items()}
     state.set_dataset(from_pair(f"upload: {names}", pair, {"load": load, "files": files}))
 
 
-def _extract_bundle(upload) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=state.upload_dir()))
+def _extract_bundle(upload) -> tuple[Path, Path]:
+    """Unpack an uploaded bundle zip into a new folder of the session; returns (that folder, the bundle in it)."""
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:
         raise ValueError(f"`{upload.name}` is not a zip archive of a result bundle.") from None
-    with archive:
-        members = archive.infolist()
-        total = sum(m.file_size for m in members)
-        if total > MAX_EXPANDED_BYTES:
-            raise ValueError(f"`{upload.name}` expands to {total:,} bytes, over the {MAX_EXPANDED_BYTES:,}-byte limit.")
-        for m in members:
-            if m.filename.startswith("/") or ".." in Path(m.filename).parts:
-                raise ValueError(f"`{upload.name}` holds an unsafe path {m.filename!r}.")
-        archive.extractall(folder)
+    folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=state.upload_dir()))
+    try:
+        with archive:
+            members = archive.infolist()
+            total = sum(m.file_size for m in members)
+            if total > MAX_EXPANDED_BYTES:
+                raise ValueError(f"`{upload.name}` expands to {total:,} bytes, over the {MAX_EXPANDED_BYTES:,}-byte limit.")
+            for m in members:
+                if m.filename.startswith("/") or ".." in Path(m.filename).parts:
+                    raise ValueError(f"`{upload.name}` holds an unsafe path {m.filename!r}.")
+            for m in members:
+                try:
+                    archive.extract(m, folder)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # bad CRC, truncated or garbled data
+                    raise ValueError(f"`{upload.name}` is corrupt: member {m.filename!r} cannot be read "
+                                     f"({' '.join(str(err).split())}).") from None
+                except (RuntimeError, NotImplementedError) as err:  # encrypted, or an unknown compression method
+                    raise ValueError(f"`{upload.name}`: member {m.filename!r} cannot be extracted "
+                                     f"({' '.join(str(err).split())}).") from None
+    except ValueError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     manifests = sorted(folder.rglob("manifest.json"))
     if not manifests:
         shutil.rmtree(folder, ignore_errors=True)
         raise ValueError(f"`{upload.name}` holds no manifest.json: not a result bundle.")
-    return manifests[0].parent
+    return folder, manifests[0].parent
 
 
 def _bundle_dataset(bundle) -> Dataset:
@@ -137,10 +152,12 @@ else:
     if st.button("Open bundle", type="primary", key="open_bundle", disabled=archive is None):
         folder = None
         try:
-            folder = _extract_bundle(archive)
+            folder, bundle_path = _extract_bundle(archive)
         except ValueError as err:
             st.error(str(err))
-        if folder is not None and _attempt(_open_bundle, folder):
+        if folder is not None and not _attempt(_open_bundle, bundle_path):
+            shutil.rmtree(folder, ignore_errors=True)  # kept only for a bundle that opened (Export zips it)
+        elif folder is not None:
             st.success("Bundle opened: see *Significance* and *Regions*; *Train and watch* replays its snapshots.")
 
 ds = state.dataset()

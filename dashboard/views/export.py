@@ -31,7 +31,8 @@ def bundle_zip() -> bytes:
     tmp = Path(tempfile.mkdtemp(prefix="sparker-export-"))
     try:
         target = save_bundle(tmp / f"run-{run.run_id}", run.model, run.result, ds.reference, ds.data, ds.inputs,
-                             ds.reference_metadata, ds.data_metadata, extra={"source": "dashboard", "dataset": ds.name})
+                             ds.reference_metadata, ds.data_metadata,
+                             extra={"source": "dashboard", "dataset": ds.name, "calibration_seed": run.calibration_seed})
         return _zip(target, target.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -54,7 +55,10 @@ else:
     st.caption("The same folder `sparker run` writes (manifest, null toys, kernels, snapshots, per-point scores), "
                "zipped. `sparker show` and `sparker verify` read it; the Data page opens it again.")
     if st.button("Prepare bundle"):
-        st.session_state[f"bundle_zip_{run.run_id}"] = bundle_zip()
+        if run.bundle is not None and not Path(run.bundle.path).is_dir():  # removed when the connection dropped
+            st.error("The opened bundle's files were removed when this session disconnected; open it again on *Data*.")
+        else:
+            st.session_state[f"bundle_zip_{run.run_id}"] = bundle_zip()
     payload = st.session_state.get(f"bundle_zip_{run.run_id}")
     if payload is not None:
         st.download_button("Download bundle (.zip)", payload, file_name=f"sparker-run-{run.run_id}.zip",

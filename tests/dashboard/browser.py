@@ -96,20 +96,24 @@ def options_from_env() -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-def start_server(port: int | None = None, log_path: Path | None = None, options: dict | None = None) -> Server:
+def start_server(port: int | None = None, log_path: Path | None = None, options: dict | None = None,
+                 address: str | None = "127.0.0.1") -> Server:
     """Launch ``streamlit run dashboard/app.py`` in a new process group; returns at once.
 
     ``options``: extra Streamlit config options given on the command line, e.g.
-    {"runner.postScriptGC": "false"}; by default those of ``options_from_env()``."""
+    {"runner.postScriptGC": "false"}; by default those of ``options_from_env()``.
+    ``address``: ``--server.address``; None leaves it to ``.streamlit/config.toml``."""
     port = port or free_port()
     log_path = log_path or OUTPUT / f"streamlit-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 (closed by stop_server)
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.port", str(port), "--server.headless", "true",
         "--server.fileWatcherType", "none", "--server.runOnSave", "false", "--browser.gatherUsageStats", "false",
     ]
+    if address is not None:
+        command += ["--server.address", address]
     for name, value in (options_from_env() if options is None else options).items():
         command += [f"--{name}", str(value)]
     launched = time.perf_counter()

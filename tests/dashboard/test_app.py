@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import compare, datasets
 from sparker_core import SparKer, load_pair, sample_inputs, save_bundle
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -322,3 +323,147 @@ def test_compare_runs_every_baseline_on_the_loaded_data():
     permuted = table[table["method"] != "classifier (C2ST, exact binomial)"]
     assert permuted["p-value"].between(1 / 20, 1.0).all() and set(permuted["toys"]) == {19}
     assert table.loc[table["method"] == "kNN (share of data neighbours)", "p-value"].iloc[0] == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------------------- uploads, sessions, failures
+def end_session() -> None:
+    """What Streamlit does when a browser session disconnects (AppSession.clear_session_caches);
+    every AppTest runs as the session "test session id"."""
+    from streamlit.runtime import caching
+
+    caching.clear_session_data_cache("test session id")
+    caching.clear_session_resource_cache("test session id")
+
+
+def upload_pair(at: AppTest, reference: np.ndarray, data: np.ndarray, names=("ref.npy", "data.npy")) -> None:
+    at.switch_page("views/data.py").run()
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.radio(key="upload_mode").set_value("Two files: reference and data").run()
+    at.file_uploader(key="upload_reference").set_value((names[0], _npy(reference), "application/octet-stream"))
+    at.file_uploader(key="upload_data").set_value((names[1], _npy(data), "application/octet-stream")).run()
+    at.button(key="load_files").click().run()
+
+
+def test_upload_errors_name_the_file_as_uploaded():
+    at = new_app()
+    bad = np.ones((8, 2))
+    bad[3, 1] = np.nan
+    upload_pair(at, bad, np.ones((5, 2)))
+    assert errors(at) == ["`reference` (ref.npy) contains NaN or infinite values (1 entries)."]
+
+    at.radio(key="upload_mode").set_value("One file with a label column").run()
+    csv = b"split,a,b\nreference,1,2\nreference,2,nan\nreference,1,1\ndata,3,4\ndata,4,5\n"
+    at.file_uploader(key="upload_one").set_value(("both.csv", csv, "text/csv")).run()
+    at.button(key="load_file").click().run()
+    assert errors(at) == ["`both.csv` (reference rows) contains NaN or infinite values (1 entries)."]
+    at.text_input(key="reference_value").set_value("ref")
+    at.button(key="load_file").click().run()
+    assert len(errors(at)) == 1 and errors(at)[0].startswith("`both.csv` has no reference rows")
+    assert metric(at, "reference rows") == "5,000"
+
+    rng = np.random.default_rng(0)  # two uploads with the same name are two files
+    upload_pair(at, rng.normal(size=(40, 2)), rng.normal(size=(30, 2)), names=("x.npy", "x.npy"))
+    assert not errors(at) and (metric(at, "reference rows"), metric(at, "data rows")) == ("40", "30")
+
+
+def test_upload_folders_are_removed_when_loaded_and_when_the_session_ends(bump_bundle):
+    at = new_app()
+    rng = np.random.default_rng(0)
+    upload_pair(at, rng.normal(size=(40, 2)), rng.normal(size=(30, 2)))
+    assert not errors(at) and metric(at, "data rows") == "30"
+    folder = Path(at.session_state["upload_dir"])
+    assert folder.is_dir() and not any(folder.iterdir())  # the files were removed once loaded
+
+    at.radio(key="data_source").set_value("Open a result bundle").run()
+    at.file_uploader(key="upload_bundle").set_value(("run.zip", _bundle_zip(bump_bundle), "application/zip")).run()
+    at.button(key="open_bundle").click().run()
+    assert not errors(at) and len(list(folder.iterdir())) == 1  # kept for Export while the session lasts
+    corrupt = bump_bundle.parent / "bad-manifest"
+    corrupt.mkdir(exist_ok=True)
+    (corrupt / "manifest.json").write_text("{not json")
+    at.file_uploader(key="upload_bundle").set_value(("bad.zip", _bundle_zip(corrupt), "application/zip")).run()
+    at.button(key="open_bundle").click().run()
+    assert len(errors(at)) == 1 and len(list(folder.iterdir())) == 1  # a bundle that failed to open is removed
+
+    end_session()  # the browser disconnects: the session's folder goes
+    assert not folder.exists()
+    upload_pair(at, rng.normal(size=(20, 2)), rng.normal(size=(10, 2)))  # a reconnected session uploads again
+    assert not errors(at) and metric(at, "data rows") == "10"
+    assert Path(at.session_state["upload_dir"]).is_dir() and at.session_state["upload_dir"] != str(folder)
+    end_session()
+
+
+def test_two_sessions_never_see_each_others_data(monkeypatch):
+    fits = []
+
+    def fake_layout(reference, data, seed=0):  # UMAP itself is not the point here (and takes ~25 s)
+        fits.append(reference.shape)
+        return reference[:, :2].astype(float), data[:, :2].astype(float), "fake layout"
+
+    monkeypatch.setattr(datasets, "fit_umap_layout", fake_layout)
+    rng = np.random.default_rng(1)
+    secret = rng.normal(size=(200, 3)), rng.normal(size=(60, 3))
+    first = new_app()
+    upload_pair(first, *secret, names=("secret-ref.npy", "secret-data.npy"))
+    assert not errors(first) and fits == [(200, 3)]
+    train(first, n_kernels=2, max_epochs=10)
+
+    second = new_app()
+    for page in ("views/data.py", "views/train.py", "views/significance.py", "views/export.py"):
+        second.switch_page(page).run()
+        shown = [e.value for kind in ("markdown", "caption", "subheader", "info", "error") for e in second.get(kind)]
+        assert shown and not any("secret" in str(v) or "run 1" in str(v) for v in shown), (page, shown)
+        assert not second.sidebar.selectbox  # no run to choose from
+    second.switch_page("views/data.py").run()
+    assert second.subheader[0].value == "sample: wiki" and metric(second, "dimension") == "384"
+
+    end_session()  # the first session ends: nothing derived from its data stays on the server
+    third = new_app()
+    upload_pair(third, *secret, names=("secret-ref.npy", "secret-data.npy"))
+    assert not errors(third) and fits == [(200, 3), (200, 3)]  # its layout was not kept in a global cache
+    end_session()
+
+
+def _corrupt_member(bundle: Path, compression: int) -> bytes:
+    """A bundle zip whose null.npy member has garbled bytes (the directory is intact)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for path in sorted(bundle.iterdir()):
+            archive.write(path, f"{bundle.name}/{path.name}")
+    blob = bytearray(buffer.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(blob))).getinfo(f"{bundle.name}/null.npy")
+    name_len, extra_len = int.from_bytes(blob[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(blob[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    for i in range(start + info.compress_size // 3, start + info.compress_size // 3 + 8):
+        blob[i] ^= 0xFF
+    return bytes(blob)
+
+
+def test_a_corrupt_member_of_a_bundle_zip_shows_one_line(bump_bundle):
+    at = new_app()
+    at.radio(key="data_source").set_value("Open a result bundle").run()
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # a bad CRC; garbled deflate data
+        blob = _corrupt_member(bump_bundle, compression)
+        at.file_uploader(key="upload_bundle").set_value(("corrupt.zip", blob, "application/zip")).run()
+        at.button(key="open_bundle").click().run()
+        assert not at.exception, at.exception
+        assert len(errors(at)) == 1 and errors(at)[0].startswith("`corrupt.zip` is corrupt: member 'bump-run/null.npy'")
+        assert "\n" not in errors(at)[0] and metric(at, "reference rows") == "5,000"
+
+
+def test_a_failed_baseline_shows_as_failed_in_its_cell(monkeypatch):
+    def broken(reference, data, n, seed):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(compare, "BASELINES", {"broken baseline": broken})
+    at = new_app()
+    at.switch_page("views/compare.py").run()
+    at.button(key="compare_run").click().run()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not at.dataframe or "running..." in list(at.dataframe[0].value["note"])):
+        time.sleep(0.2)
+        at.run()
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["broken baseline"]
+    assert table["note"].iloc[0] == "failed: ZeroDivisionError: division by zero (traceback in the server log)"

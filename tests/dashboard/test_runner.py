@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
+from dashboard import compare
 from dashboard.datasets import Dataset, fingerprint, from_pair
 from dashboard.runner import Run
 from sparker_core import EmbeddingPair
@@ -88,3 +91,42 @@ def test_bad_calibration_arguments_are_reported_and_change_nothing():
     run.start_calibration(0)
     run.wait_calibration(30)
     assert "n_toys" in run.error and run.result is None and run.calibration_status == "none"
+
+
+def test_an_unexpected_calibration_error_shows_as_failed_and_is_logged(caplog):
+    run, _ = trained()
+    real = run.model.calibrate_iter
+
+    def broken(**kwargs):  # one batch of toys, then a bug
+        iterator = real(**kwargs)
+        yield next(iterator)
+        iterator.close()
+        raise KeyError("scale")
+
+    run.model.calibrate_iter = broken
+    with caplog.at_level(logging.ERROR, logger="dashboard.runner"):
+        run.start_calibration(8, batch=4)
+        run.wait_calibration(60)
+    assert run.calibration_status == "failed" and not run.calibrating
+    assert run.error == "The null toys failed: KeyError: 'scale' (traceback in the server log)."
+    assert run.result is not None and run.result.n_toys == 4  # the finished toys stay, marked incomplete
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
+
+
+def test_an_unexpected_baseline_error_shows_in_its_cell_and_the_rest_run(monkeypatch, caplog):
+    def broken(reference, data, n, seed):
+        raise ZeroDivisionError("division by zero")
+
+    def bad_input(reference, data, n, seed):
+        raise ValueError("`n_permutations` must be at least 1; got 0.")
+
+    monkeypatch.setattr(compare, "BASELINES", {"broken": broken, "bad input": bad_input})
+    ds = small_dataset()
+    comparison = compare.Comparison(n_toys=5, seed=0)
+    with caplog.at_level(logging.ERROR, logger="dashboard.compare"):
+        comparison.start(ds.reference, ds.data)
+        comparison.wait(30)
+    assert not comparison.running and comparison.current == ""
+    assert comparison.errors == {"broken": "failed: ZeroDivisionError: division by zero (traceback in the server log)",
+                                 "bad input": "`n_permutations` must be at least 1; got 0."}
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
