@@ -38,10 +38,14 @@ def one_thread():
 
 
 def assert_calibrated(pvalues, n_datasets):
-    """Rejections at ALPHA within the binomial 99% band of exact calibration, and p-values not far from uniform."""
-    rejected = int(np.sum(np.asarray(pvalues) <= ALPHA))
-    low, high = stats.binom.interval(0.99, n_datasets, ALPHA)
-    assert low <= rejected <= high, f"{rejected} of {n_datasets} null datasets rejected at {ALPHA}"
+    """Rejections within the binomial 99% band of exact calibration at ALPHA, and not above it at larger
+    levels, where a liberal test shows with few datasets (over 60 datasets the band at 0.05 ends at 8
+    rejections, 2.7 times the nominal size; at 0.5 it ends at 40, 1.33 times). Below the band is allowed
+    there: a statistic with ties (kNN shares) gives conservative p-values. And p-values not far from uniform."""
+    for level in (ALPHA, 0.2, 0.5):
+        rejected = int(np.sum(np.asarray(pvalues) <= level))
+        low, high = stats.binom.interval(0.99, n_datasets, level)
+        assert rejected <= high and (rejected >= low or level != ALPHA), f"{rejected} of {n_datasets} null datasets rejected at {level}"
     assert stats.kstest(pvalues, "uniform").pvalue > 1e-3
 
 

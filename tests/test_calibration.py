@@ -64,8 +64,11 @@ def test_pvalue_conventions():
 def test_pvalue_never_zero_and_ci_contains_p(fitted):
     result = fitted.calibrate(n_toys=30, seed=0)
     assert isinstance(result, TestResult) and result.n_toys == 30 and result.complete
-    assert result.pvalue >= 1 / 31
-    assert result.pvalue_ci[0] <= result.pvalue <= result.pvalue_ci[1]
+    assert result.t_obs == fitted.t_obs_  # the permutation null ranks the fit's own t
+    # p, its interval and Z recomputed from the toys, not only bounded
+    exceeding = int(np.sum(result.null_distribution >= result.t_obs))
+    assert result.pvalue == (1 + exceeding) / 31 and result.n_exceeding == exceeding
+    assert result.pvalue_ci == pytest.approx(clopper_pearson(exceeding, 30))
     assert result.zscore == pytest.approx(stats.norm.isf(result.pvalue))
 
 
@@ -174,14 +177,18 @@ def test_planted_bump_detected_with_100_toys():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["permutation", "reference"])
-def test_type_one_error_is_calibrated(method):
+@pytest.mark.parametrize("method, configs", [
+    ("permutation", None),  # the default: three final widths combined by min-p
+    ("reference", None),
+    ("permutation", [{"sigma_final": 0.3}, {"sigma_final": 0.6, "n_kernels": 2}]),  # `configs` end to end
+])
+def test_type_one_error_is_calibrated(method, configs):
     """Data drawn independently of the reference from the same law: uniform p-values."""
     pvalues = []
     for dataset in range(100):
         reference, data = gaussian(1000 + dataset, n_ref=800, n_data=200, d=2)
         model = SparKer(n_kernels=3, max_epochs=60, seed=dataset).fit(reference, data)
-        pvalues.append(model.calibrate(n_toys=39, method=method, batch=40, seed=dataset).pvalue)
+        pvalues.append(model.calibrate(n_toys=39, method=method, batch=40, seed=dataset, configs=configs).pvalue)
     pvalues = np.array(pvalues)
     # p takes values k / 40; compare with the uniform law on that grid, jittered inside each cell
     jittered = pvalues - np.random.default_rng(0).uniform(0, 1 / 40, size=pvalues.size)

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -186,10 +187,13 @@ def test_show_and_verify_on_missing_bundle(tmp_path, capsys):
 
 
 def test_installed_entry_point_runs_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "sparker_core", "show", str(tmp_path / "none")],
-                            capture_output=True, text=True)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    # the `sparker` script pip installs beside this interpreter (requirements.txt installs the project)
+    script = Path(sys.executable).parent / "sparker"
+    assert script.is_file(), f"no installed `sparker` entry point at {script}"
+    for command in ([str(script), "show", str(tmp_path / "none")], [sys.executable, "-m", "sparker_core", "show", str(tmp_path / "none")]):
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_run_on_a_bundled_sample_writes_to_a_fresh_default_folder(tmp_path, monkeypatch, capsys):

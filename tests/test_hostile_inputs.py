@@ -103,7 +103,7 @@ def test_batch_size_does_not_change_the_null(dtype):
     for other in nulls[1:]:
         for a, b in zip(nulls[0], other):
             # float32: the GEMMs of different batch widths may sum in another order (README states this bound)
-            np.testing.assert_allclose(b.null_distribution, a.null_distribution, rtol=1e-5 if dtype == "float32" else 1e-12)
+            np.testing.assert_allclose(b.null_distribution, a.null_distribution, rtol=1e-4 if dtype == "float32" else 1e-12)
 
 
 def _csv(tmp_path, seed=0):
