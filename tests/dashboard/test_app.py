@@ -14,7 +14,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import compare, datasets
-from sparker_core import SparKer, load_pair, sample_inputs, save_bundle
+from sparker_core import (
+    MultiScaleResult,
+    SparKer,
+    classifier_two_sample_test,
+    fixed_centers_np_test,
+    knn_two_sample_test,
+    load_bundle,
+    load_pair,
+    mmd_permutation_test,
+    sample_inputs,
+    save_bundle,
+)
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 180
@@ -133,8 +144,14 @@ def test_a_new_run_keeps_the_finished_one():
     table = at.dataframe[-1].value
     assert list(table["run"]) == [1, 2] and list(table["n_kernels"]) == [3, 5]
     assert list(table["status"]) == ["trained", "trained"]
-    assert at.sidebar.selectbox[0].options == [at.sidebar.selectbox[0].format_func(i) for i in (1, 2)] or \
-        len(at.sidebar.selectbox[0].options) == 2
+    chooser = at.sidebar.selectbox[0]  # the sidebar lists both runs by their labels, the new one shown
+    labels = [f"run {r.run}: {r.n_kernels} kernels, sigma {r.sigma_init}->{r.sigma_final}, seed {r.seed} (t = {r.t:.1f})"
+              for r in table.itertuples()]
+    assert chooser.options == labels and chooser.value == 2
+    assert status_line(at).startswith(f"**{labels[1]}**") and "trained" in status_line(at)
+    chooser.set_value(1).run()  # the finished run can still be shown
+    assert at.sidebar.selectbox[0].value == 1 and at.sidebar.selectbox[0].options == labels
+    assert status_line(at).startswith(f"**{labels[0]}**") and "trained, epoch 10 of 10" in status_line(at)
 
 
 def test_pause_and_stop_leave_a_consistent_run():
@@ -155,25 +172,51 @@ def test_pause_and_stop_leave_a_consistent_run():
     assert any("trained to completion" in e for e in errors(at))
 
 
-def test_calibration_fills_the_histogram_and_gives_a_pvalue():
+def _exact_pvalue(result) -> float:
+    """(1 + #{t_null >= t_obs}) / (1 + n_toys), counted here from the result's own toys."""
+    null = np.asarray(result.null_distribution, dtype=float)
+    return (1 + int(np.sum(null >= result.t_obs))) / (1 + null.size)
+
+
+def test_calibration_fills_the_histogram_and_gives_a_pvalue(tmp_path):
     at = new_app()
     load_sample(at, "bump")
     train(at, n_kernels=4, max_epochs=60)
     calibrate(at, n_toys=24)
-    p = float(metric(at, "p-value"))
-    assert 1 / 25 <= p <= 1.0
+    run = at.session_state["runs"][at.session_state["active_run_id"]]
+    result = run.result
+    assert isinstance(result, MultiScaleResult) and result.n_toys == 24 and result.complete  # the default widths
+    assert result.pvalue == _exact_pvalue(result)  # the combined statistic, counted on the same toys
+    shown = result.per_config[result.scale]  # the width the histogram and "observed t" show
+    assert all(r.pvalue == _exact_pvalue(r) and r.n_toys == 24 for r in result.per_config)
+    assert metric(at, "p-value") == f"{_exact_pvalue(result):.3g}" and metric(at, "observed t") == f"{shown.t_obs:.2f}"
+    n_exceeding = int(np.sum(result.null_distribution >= result.t_obs))
+    assert any(f"({n_exceeding} of 24 toys are as extreme over all widths)" in m.value for m in at.markdown)
     hist = traces(chart_spec(at, 0))
-    assert len(values(hist["null toys (24)"]["x"])) == 24
+    np.testing.assert_allclose(np.sort(values(hist["null toys (24)"]["x"]).astype(float)),
+                               np.sort(shown.null_distribution), rtol=1e-12, atol=0)
     assert chart_spec(at, 0)["layout"]["shapes"][0]["x0"] == pytest.approx(float(metric(at, "observed t")), abs=0.01)
     assert "gamma fit of the null (extrapolation)" in hist  # labelled as an extrapolation
+
     at.switch_page("views/export.py").run()
     at.button[0].click().run()  # Prepare bundle
-    assert any(b.label == "Download bundle (.zip)" for b in at.get("download_button"))
+    assert [b.label for b in at.get("download_button")] == ["Download bundle (.zip)"]
+    payload = at.session_state[f"bundle_zip_{run.run_id}"]  # the bytes the page hands to st.download_button
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        assert archive.testzip() is None
+        assert {name.split("/")[0] for name in archive.namelist()} == {f"run-{run.run_id}"}
+        archive.extractall(tmp_path)
+    bundle = load_bundle(tmp_path / f"run-{run.run_id}")
+    saved = bundle.result
+    assert (saved.pvalue, saved.t_obs, saved.n_toys) == (result.pvalue, result.t_obs, result.n_toys)
+    np.testing.assert_array_equal(saved.null_distribution, result.null_distribution)
+    assert [(r.pvalue, r.t_obs) for r in saved.per_config] == [(r.pvalue, r.t_obs) for r in result.per_config]
+    assert bundle.manifest["extra"]["calibration_seed"] == run.calibration_seed == 0
 
 
 def test_default_run_finds_the_rare_topic():
     at = new_app()
-    train(at, n_kernels=8, max_epochs=200)  # the defaults: three final widths
+    train(at, n_kernels=8, max_epochs=SparKer().max_epochs)  # the defaults: three final widths
     calibrate(at, n_toys=9)
     assert float(metric(at, "p-value")) == pytest.approx(1 / 10)  # the rare topic beats every toy
     widths = at.dataframe[0].value
@@ -323,6 +366,49 @@ def test_compare_runs_every_baseline_on_the_loaded_data():
     permuted = table[table["method"] != "classifier (C2ST, exact binomial)"]
     assert permuted["p-value"].between(1 / 20, 1.0).all() and set(permuted["toys"]) == {19}
     assert table.loc[table["method"] == "kNN (share of data neighbours)", "p-value"].iloc[0] == pytest.approx(0.05)
+
+
+def test_compare_numbers_are_the_library_calls_with_the_pages_arguments():
+    """Each row of the Compare table is the library's baseline with the page's n and seed, number for number."""
+    rng = np.random.default_rng(7)
+    reference = rng.normal(size=(500, 2))  # the fixed-centre baseline needs >= 200 data rows (its n_centers)
+    data = rng.normal(size=(200, 2)) + np.array([0.2, 0.0])  # a mild shift: p-values between the extremes
+    at = new_app()
+    upload_pair(at, reference, data)
+    assert not errors(at) and metric(at, "data rows") == "200"
+    ds = at.session_state["dataset"]
+    np.testing.assert_array_equal(ds.reference, reference)
+    np.testing.assert_array_equal(ds.data, data)
+    at.switch_page("views/compare.py").run()
+    n, seed = 19, 3
+    at.number_input(key="compare_toys").set_value(n)
+    at.number_input(key="compare_seed").set_value(seed)
+    at.button(key="compare_run").click().run()
+    comparison = at.session_state[f"compare_{ds.fingerprint}"]
+    comparison.wait(TIMEOUT)
+    assert not comparison.running and not comparison.errors, comparison.errors
+    at.run()
+    table = at.dataframe[0].value.set_index("method")
+
+    direct = {
+        "MMD, median bandwidth": mmd_permutation_test(reference, data, n_permutations=n, bandwidth="median", seed=seed),
+        "MMD, aggregated bandwidths": mmd_permutation_test(reference, data, n_permutations=n, bandwidth="aggregate",
+                                                           seed=seed),
+        "kNN (share of data neighbours)": knn_two_sample_test(reference, data, n_permutations=n, seed=seed),
+        "classifier (C2ST, exact binomial)": classifier_two_sample_test(reference, data, seed=seed),
+        "fixed-centre kernel NPLM": fixed_centers_np_test(reference, data, n_centers=min(200, len(data)), n_toys=n, seed=seed),
+    }
+    assert list(table.index) == list(direct) and (comparison.n_toys, comparison.seed) == (n, seed)
+    for name, expected in direct.items():
+        got = comparison.results[name]
+        assert (got.t_obs, got.pvalue, got.method) == (expected.t_obs, expected.pvalue, expected.method), name
+        np.testing.assert_array_equal(got.null_distribution, expected.null_distribution, err_msg=name)
+        row = table.loc[name]  # what the page shows
+        assert (row["p-value"], row["Z"], row["toys"], row["note"]) == \
+            (expected.pvalue, expected.zscore, expected.n_toys, expected.method), name
+        if name != "classifier (C2ST, exact binomial)":  # permutation and toy baselines run the page's n
+            assert expected.n_toys == n and expected.pvalue == _exact_pvalue(expected), name
+    assert len(set(table["p-value"])) > 1  # not every method at the same extreme: the rows are distinguishable
 
 
 # ---------------------------------------------------------------------------- uploads, sessions, failures
