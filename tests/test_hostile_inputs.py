@@ -173,6 +173,8 @@ def _start_run(tmp_path, out, n_toys, epochs=60):
         [sys.executable, "-m", "sparker_core", "run", "--reference", str(ref_path), "--data", str(data_path),
          "--n-toys", str(n_toys), "--batch", "2", "--epochs", str(epochs), "--out", str(out)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
