@@ -1,6 +1,6 @@
 """One line per case and signal level of a ``bench_compare.py`` run: SparKer against the best baseline.
 
-    python benchmarks/summarise.py benchmarks/results/compare-DATE.csv [--method sparker]
+    python benchmarks/summarise.py benchmarks/results/compare-DATE.csv [--method sparker] [--baselines OTHER.csv]
 
 For each case (grouped by the evaluation panel's half, then the cases before the panel) and signal
 level: SparKer's power at alpha = 0.05 with its 95 % interval, the best baseline's, whether SparKer
@@ -8,6 +8,10 @@ holds the issue's target (at least the best baseline's power minus 0.05, or insi
 whether it beats every baseline, the type-I error of SparKer and of the best baseline at that case,
 and the share of signal rows among the top region's members where SparKer rejected (target: >= 70 %).
 The p-values of the shared-null methods are filled exactly as ``bench_compare.py`` fills them.
+``--baselines OTHER.csv`` takes the baselines' rows from another run of the same cases (their draws
+depend on the case, the signal level and the realisation index only, so a SparKer-only run with the
+same number of realisations is compared on the very same data): the baselines do not depend on
+SparKer's settings, and rerunning them costs most of a comparison's time.
 """
 
 from __future__ import annotations
@@ -60,10 +64,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", type=Path, help="a bench_compare.py CSV (full mode)")
     parser.add_argument("--method", default="sparker", help="the SparKer method to summarise (default: sparker)")
+    parser.add_argument("--baselines", type=Path, default=None,
+                        help="take the baselines' rows from this bench_compare.py CSV (same cases and realisations)")
     args = parser.parse_args()
     frame = pd.read_csv(args.csv, keep_default_na=False, na_values=[""])
+    if args.baselines is not None:
+        other = pd.read_csv(args.baselines, keep_default_na=False, na_values=[""])
+        other = other[other.method.isin(BASELINES) & other.case.isin(set(frame.case))]
+        mine = frame[frame.method == args.method]
+        sizes = {(c, k): len(g) for (c, k), g in mine[mine.kind == "test"].groupby(["case", "n_signal"])}
+        for (case, n_signal), g in other[other.kind == "test"].groupby(["case", "n_signal"]):
+            if g.realisation.nunique() != sizes.get((case, n_signal)):
+                sys.exit(f"--baselines: {case} at {n_signal} has {g.realisation.nunique()} realisations there and "
+                         f"{sizes.get((case, n_signal))} of {args.method} here; the draws must be the same.")
+        frame = pd.concat([frame[~frame.method.isin(BASELINES)], other], ignore_index=True)
     frame = pd.concat([shared_pvalues(group.copy()) for _, group in frame.groupby("case")], ignore_index=True)
-    print(f"{args.csv}: {args.method} against the best of {', '.join(BASELINES)} (alpha = {ALPHA})\n")
+    source = f" (baselines from {args.baselines})" if args.baselines else ""
+    print(f"{args.csv}: {args.method} against the best of {', '.join(BASELINES)}{source} (alpha = {ALPHA})\n")
     print("\n".join(summarise(frame, args.method)))
 
 

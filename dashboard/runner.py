@@ -23,19 +23,10 @@ from .datasets import Dataset
 
 _LOGGER = logging.getLogger(__name__)
 
-# Defaults of the training controls (the library's defaults, plus how often to snapshot).
-DEFAULT_PARAMS = {
-    "n_kernels": 8,
-    "sparsity": 0.0,
-    "temperature": 1.0,
-    "sigma_init": "auto",
-    "sigma_final": "auto",
-    "schedule": "geometric",
-    "max_epochs": 200,
-    "learning_rate": 0.05,
-    "init": "excess",
-    "seed": 0,
-}
+# Defaults of the training controls: the library's own defaults, read from the estimator.
+CONTROLLED_PARAMS = ("n_kernels", "sparsity", "temperature", "sigma_init", "sigma_final", "schedule", "max_epochs",
+                     "learning_rate", "init", "seed")
+DEFAULT_PARAMS = {name: SparKer().get_params()[name] for name in CONTROLLED_PARAMS}
 SNAPSHOT_EVERY = 5  # epochs between snapshots (one map frame each)
 CHUNK_SECONDS = 0.25  # compute per UI tick before the page is redrawn
 CALIBRATION_BATCH = 8  # null toys trained together by the calibration worker
@@ -269,6 +260,8 @@ def from_bundle(run_id: int, bundle: ResultBundle, dataset_name: str) -> Run:
     # bundles written before init="excess" existed were fitted from random data rows
     recorded = {"init": "random", **bundle.manifest["params"]}
     params = {k: recorded.get(k, v) for k, v in DEFAULT_PARAMS.items()}
+    if "amplitude_clip" in recorded:  # the map's colour scale
+        params["amplitude_clip"] = recorded["amplitude_clip"]
     run = Run(run_id, dataset_name, params, None, list(bundle.history), status="loaded", calibration_status="done",
               result=bundle.result, n_toys_requested=bundle.result.n_toys_requested, bundle=bundle)
     return run

@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--ignore", help="comma-separated columns of a table to leave out of the vectors")
     p_run.add_argument("--sample", help=f"a bundled sample instead of files: {', '.join(SAMPLES)}")
     p_run.add_argument("--n-kernels", type=int, default=8)
-    p_run.add_argument("--epochs", type=int, default=200)
+    p_run.add_argument("--epochs", type=int, default=SparKer().max_epochs)
     p_run.add_argument("--n-toys", type=int, default=100)
     p_run.add_argument("--method", default="permutation", help=f"null construction: {' or '.join(METHODS)}")
     p_run.add_argument("--batch", type=int, default=32, help="toys trained together (memory ~ batch)")
