@@ -28,10 +28,12 @@ from .bundle import (
     _points_table,
     check_folder,
     load_bundle,
+    sha256_file,
 )
 from .calibration import observed_statistics, scale_labels, toy_statistics
 from .estimator import SparKer
 from .kernels import augment_pool, evaluate
+from .readers import MAX_FILE_BYTES
 from .loss import np_loss, role_weights, t_from_loss
 
 # `inputs.load` settings a manifest may hold: those the command line (`sparker run`, `--sample`) sets.
@@ -80,9 +82,18 @@ def load_bundle_inputs(bundle: ResultBundle):
     where = f"bundle {bundle.path}"
     load, recorded = bundle.manifest["inputs"]["load"], bundle.manifest["inputs"]["files"]
     check_load_settings(load, where)
-    for path in recorded:
+    reads = {load["reference"], *([load["data"]] if "data" in load else [])}
+    if reads != set(recorded):
+        raise ValueError(f"{where}: manifest field `inputs.files` lists {sorted(recorded)}, but `inputs.load` reads {sorted(reads)}.")
+    # every file is matched to its recorded sha256 before any parser sees it: a manifest cannot make the
+    # loader read, and quote in its errors, a file other than the one the run used (the dashboard opens bundles)
+    for path, digest in recorded.items():
         if not Path(path).is_file():
             raise ValueError(f"input file {path} recorded in the bundle is missing.")
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"input file {path} recorded in the bundle is over the {MAX_FILE_BYTES:,}-byte limit.")
+        if sha256_file(path) != digest:
+            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
     pair = load_pair(**load)
     if set(pair.files) != set(recorded):
         raise ValueError(f"{where}: manifest field `inputs.files` lists {sorted(recorded)}, but `inputs.load` reads {sorted(pair.files)}.")

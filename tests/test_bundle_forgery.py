@@ -9,7 +9,7 @@ import pytest
 
 from sparker_core import SparKer
 from sparker_core.bundle import FILES, HonestZ, load_bundle, save_bundle, sha256_file
-from sparker_core.verify import verify_bundle
+from sparker_core.verify import load_bundle_inputs, verify_bundle
 from sparker_core.calibration import combined_statistics, make_result
 from sparker_core.cli import main
 
@@ -261,3 +261,18 @@ def test_round_trip_field_by_field_and_verify_a_one_width_bundle(small_fit, tmp_
 
     passed = verify_bundle(out, reference, data, n_toys=2, toy_seed=0)
     assert any("2 of 20 toys retrained" in line for line in passed)
+
+
+def test_a_manifest_cannot_make_the_loader_read_another_file(copy, tmp_path):
+    # a forged manifest points `inputs` at a file the run never used (a secret the server can read);
+    # the sha256 is checked before any parser sees the file, so no error quotes its content
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a,b,c,d\n1,2,3,4\n3,4,5,6\n5,6,7,8\n7,password-in-a-cell,1,2\n")  # the loader would quote it
+    manifest = read_manifest(copy)
+    data_path = manifest["inputs"]["load"]["data"]
+    manifest["inputs"]["load"]["reference"] = str(secret)
+    manifest["inputs"]["files"] = {str(secret): "0" * 64, data_path: manifest["inputs"]["files"][data_path]}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError) as err:
+        load_bundle_inputs(load_bundle(copy))
+    assert "sha256 differs" in str(err.value) and "password" not in str(err.value)
