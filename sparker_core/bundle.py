@@ -22,7 +22,6 @@ recomputes the rest (kernels, history, tables, t, some toys) from the inputs, th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ import torch
 from scipy import stats
 
 from .calibration import COMBINES, METHODS, MultiScaleResult, TestResult, combined_statistics, make_result
+from .data import sha256_file
 from .estimator import Snapshot
 
 FORMAT = "sparker-bundle"
@@ -51,14 +51,6 @@ NONFINITE = "_nonfinite"  # suffix of the key that explains a non-finite number 
 # Numbers derived in float64 from saved values (p, Z, the interval, the combined statistic) must
 # agree to RECOMPUTE_RTOL; the gamma tail fit, refitted with the installed scipy, to TAIL_RTOL.
 RECOMPUTE_RTOL, TAIL_RTOL = 1e-9, 1e-6
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _jsonable(value):

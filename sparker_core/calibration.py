@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special, stats
 
 from .config import SparKerConfig, auto_sigmas, check_choice, check_int, distance_percentiles, sigma_schedule
 from .data import NotFittedError
@@ -154,7 +154,7 @@ def fit_tail(null: np.ndarray, t_obs: float) -> TailFit | None:
         scale=float(scale),
         ks_pvalue=float(ks),
         pvalue=float(np.exp(log_p)),
-        zscore=float(-stats.norm.ppf(np.exp(log_p)) if log_p > -700 else np.sqrt(-2 * log_p)),
+        zscore=float(-special.ndtri_exp(log_p)),  # Z from log p: exact where exp(log p) underflows
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 
@@ -80,3 +82,9 @@ def check_weights(values, name: str, n_rows: int) -> np.ndarray | None:
     if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
         raise ValueError(f"`{name}` must be finite and non-negative with a positive sum.")
     return array
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (``hashlib.file_digest``)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

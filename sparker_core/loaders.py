@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import check_same_width
+from .data import check_same_width, sha256_file
 from .readers import (
     MAX_EXPANDED_BYTES,
     MAX_FILE_BYTES,
@@ -26,7 +26,6 @@ from .readers import (
     _names,
     _place,
     _read,
-    _sha256,
     _shown,
     _where,
 )
@@ -164,7 +163,7 @@ def load_pair(reference, data=None, label_column=None, reference_value=None, dat
         sides.append((_checked(values[rows], f"{role} rows", path), metadata[rows].reset_index(drop=True)))
     (ref_vectors, ref_meta), (data_vectors, data_meta) = sides
     _warn(content.notes)
-    return EmbeddingPair(ref_vectors, data_vectors, ref_meta, data_meta, {path: _sha256(path)},
+    return EmbeddingPair(ref_vectors, data_vectors, ref_meta, data_meta, {path: sha256_file(path)},
                          content.columns, content.notes)
 
 
@@ -173,7 +172,7 @@ def _load(path, key, vector_column, max_bytes, max_expanded_bytes, name, feature
     path = os.fspath(path)
     content = _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep=(),
                     features=_column_list(features, "features"), ignore=_column_list(ignore, "ignore"))
-    return EmbeddingTable(_checked(content.values, name, path), content.metadata, path, _sha256(path),
+    return EmbeddingTable(_checked(content.values, name, path), content.metadata, path, sha256_file(path),
                           content.columns, content.notes)
 
 

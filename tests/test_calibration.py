@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from sparker_core import NotFittedError, SparKer, TestResult, clopper_pearson, empirical_pvalue, toys_needed
-from sparker_core.calibration import combined_statistics, make_result
+from sparker_core.calibration import combined_statistics, fit_tail, make_result
 from synthetic import gaussian
 
 SMALL = dict(n_kernels=3, max_epochs=60, sigma_init=2.0, sigma_final=0.8)
@@ -266,3 +266,14 @@ def test_sigma_final_list_errors():
     model = SparKer(**dict(SMALL, sigma_final=[0.5, 0.8])).fit(reference, data)
     with pytest.raises(ValueError, match=r"`scale` must be below the number of scales, 2; got 2\."):
         model.show_scale(2)
+
+
+def test_tail_zscore_round_trips_where_p_underflows():
+    # the gamma tail's Z comes from log p, exact down to where scipy's gamma log-sf itself underflows
+    # (log p about -708); the rule before switched to sqrt(-2 log p) below -700, 0.12 too high there
+    null = stats.gamma.rvs(3.0, size=400, random_state=np.random.default_rng(0))
+    for t_obs in (30.0, 300.0, 660.0, 664.0, 666.0):  # log p = -26, -312, -699, -703, -705
+        tail = fit_tail(null, t_obs)
+        log_p = stats.gamma.logsf(t_obs, tail.shape, loc=tail.loc, scale=tail.scale)
+        assert np.isfinite(log_p) and np.isfinite(tail.zscore)
+        assert stats.norm.logsf(tail.zscore) == pytest.approx(log_p, rel=1e-9)
