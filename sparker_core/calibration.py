@@ -439,8 +439,7 @@ def calibrate_iter(
     design = _design(model, method, seed, poisson)
 
     multi = len(scales) > 1 or configs is not None
-    # observed t per configuration: the fit's own, or through the same training code as the toys
-    t_obs = np.asarray(model.t_scales_, dtype=float) if configs is None and method == "permutation" else _observed_t(design, scales)
+    t_obs = _observed(model, design, scales, own_fit=configs is None)
     if not np.isfinite(t_obs).all():
         raise ValueError("the observed statistic t is not finite; no p-value is reported: rescale the inputs or use dtype='float64'.")
     null = np.zeros((len(scales), 0))
@@ -455,8 +454,11 @@ def calibrate_iter(
         yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
 
 
-def _observed_t(design: _Design, scales: list[_Scale]) -> np.ndarray:
-    """t of the observed fit of every scale, through the toys' training code: shape (n_scales,)."""
+def _observed(model, design: _Design, scales: list[_Scale], own_fit: bool) -> np.ndarray:
+    """Observed t of every scale: the fit's own when the scales are the fitted ones (``own_fit``) and
+    the permutation null keeps the fit's roles, else trained by the toys' code: shape (n_scales,)."""
+    if own_fit and design.method == "permutation":
+        return np.asarray(model.t_scales_, dtype=float)
     t = np.zeros(len(scales))
     for group in _group_by_kernels(scales):
         roles = _observed_roles(design, *_start_rule(scales, group))
@@ -491,9 +493,7 @@ def observed_statistics(model, method: str = "permutation", seed: int = 0) -> np
     """Observed t of every fitted scale as ``calibrate`` takes it: the fit's own (permutation), or the fit
     redone on the reference left after holding out the pseudo-data pool (reference): shape (n_scales,)."""
     _check_calibration_args(model, 1, method, 1, seed)
-    if method == "permutation":
-        return np.asarray(model.t_scales_, dtype=float)
-    return _observed_t(_design(model, method, seed, False), _resolve_scales(model, None))
+    return _observed(model, _design(model, method, seed, False), _resolve_scales(model, None), own_fit=True)
 
 
 def _group_by_kernels(scales: list[_Scale]) -> list[list[int]]:
