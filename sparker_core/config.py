@@ -1,12 +1,14 @@
-"""Validated, resolved hyper-parameters of a SparKer fit, and the width schedule."""
+"""The parameters of SparKer (``PARAMS``, the one list), the resolved hyper-parameters of a fit
+(``SparKerConfig``), and the width schedule."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.distance import pdist
+
+from ._validation import check_choice, check_int, check_positive  # noqa: F401  (the checks' public home for callers)
 
 SCHEDULES = ("linear", "geometric", "constant")
 COMPETITIONS = ("softmax", "none")
@@ -31,6 +33,54 @@ AUTO_SIGMA_SUBSAMPLE = 1000
 
 
 @dataclass(frozen=True)
+class Param:
+    """One parameter of ``SparKer``: its default, a one-line help, and what values it takes.
+
+    The validation (``_validation.check_param``), ``SparKer.get_params`` and the dashboard's
+    controls are derived from these records, so each parameter is written here and in the
+    signature of ``SparKer.__init__`` only.
+    """
+
+    name: str
+    default: object
+    help: str  # one line, shown as the dashboard's tooltip
+    kind: str  # "int", "float", "bool", "choice", "width" (a number, "auto", or a list of numbers), "text"
+    choices: tuple = ()  # for "choice"
+    minimum: float | None = None  # int: smallest value; float: lower bound (excluded unless allow_zero)
+    maximum: float | None = None  # float: upper bound, included
+    allow_zero: bool = False  # float: the lower bound itself is allowed
+    allow_list: bool = False  # width: a list of widths is allowed (several scales)
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("n_kernels", 8, "Kernels per fit (M).", "int", minimum=1),
+    Param("sigma_init", "auto", "Kernel width at epoch 0 (working-space units); 'auto' is the median pairwise reference distance.", "width"),
+    Param("sigma_final", "auto", "Final width(s): a number, a list (several scales), or 'auto' (0.45, 0.6, 0.9 x the median distance).", "width", allow_list=True),
+    Param("schedule", "geometric", "How sigma goes from sigma_init to sigma_final ('constant' keeps sigma_final).", "choice", SCHEDULES),
+    Param("anneal_fraction", 0.7, "Share of max_epochs over which sigma is annealed.", "float", minimum=0.0, maximum=1.0),
+    Param("sparsity", 0.0, "L1 penalty on the amplitudes (training objective only, not in t).", "float", minimum=0.0, allow_zero=True),
+    Param("temperature", 1.0, "SoftMax competition temperature tau.", "float", minimum=0.0),
+    Param("competition", "softmax", "Kernel competition: 'softmax' or 'none' (f = sum_i a_i k_i).", "choice", COMPETITIONS),
+    Param("amplitude_clip", 10.0, "Amplitudes are clipped to [-c, c] after every step.", "float", minimum=0.0),
+    Param("positive_only", False, "Clip amplitudes to [0, c]: only excesses, never deficits.", "bool"),
+    Param("max_epochs", 100, "Full-batch Adam steps; t is taken after the last one.", "int", minimum=1),
+    Param("learning_rate", 0.1, "Adam step size of the amplitudes.", "float", minimum=0.0),
+    Param("center_learning_rate", 0.05, "Adam step size of the centres, as a fraction of sigma per epoch.", "float", minimum=0.0, allow_zero=True),
+    Param("preprocessing", "none", "'standardize' divides by the reference's standard deviation; points are always centred.", "choice", PREPROCESSINGS),
+    Param("active_threshold", 0.05, "A kernel is active when |a_i| is at least this.", "float", minimum=0.0, allow_zero=True),
+    Param("init", "excess", "Initial centres: data rows of largest local excess, or random data rows.", "choice", INITS),
+    Param("seed", 0, "Seed of the initial centres and of the 'auto' widths' subsample.", "int", minimum=0),
+    Param("device", "cpu", "Where tensors live: 'cpu', 'cuda' or 'auto' (cuda when available).", "choice", DEVICES),
+    Param("dtype", "float32", "Working precision of the kernels.", "choice", DTYPES),
+)
+
+
+def default_params() -> dict:
+    """name -> default of every parameter of ``SparKer``, in signature order."""
+    return {param.name: param.default for param in PARAMS}
+
+
+@dataclass(frozen=True)
 class SparKerConfig:
     n_kernels: int  # M, kernels per fit
     sigma_init: float  # width at epoch 0, in working-space units (after preprocessing)
@@ -47,32 +97,6 @@ class SparKerConfig:
     center_learning_rate: float  # Adam step size of the centres, as a fraction of sigma per epoch
     active_threshold: float  # |a_i| at or above this marks kernel i active
     init: str = "excess"  # initial centres: "excess" (data rows of largest local excess) or "random" data rows
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def check_choice(name: str, value, choices) -> None:
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise ValueError(f"`{name}` must be one of {options}; got {value!r}.")
-
-
-def check_positive(name: str, value, allow_auto: bool = False, allow_zero: bool = False) -> None:
-    ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if allow_auto and value == "auto":
-        return
-    if not ok:
-        what = "a non-negative number" if allow_zero else "a positive number"
-        if allow_auto:
-            what += " or 'auto'"
-        raise ValueError(f"`{name}` must be {what}; got {value!r}.")
-
-
-def check_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
 
 
 def sigma_schedule(
