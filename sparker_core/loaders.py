@@ -13,22 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .columns import _names, _shown, first_non_number, identifier_like, row_place
 from .data import check_same_width, sha256_file
-from .readers import (
-    MAX_EXPANDED_BYTES,
-    MAX_FILE_BYTES,
-    SUPPORTED_EXTENSIONS,
-    _TABLES,
-    _checked,
-    _first_non_number,
-    _identifier_like,
-    _locate,
-    _names,
-    _place,
-    _read,
-    _shown,
-    _where,
-)
+from .readers import MAX_EXPANDED_BYTES, MAX_FILE_BYTES, SUPPORTED_EXTENSIONS, _TABLES, _checked, _locate, _read, _where
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,15 +202,15 @@ def _aligned(ref: EmbeddingTable, dat: EmbeddingTable):
             "choose the columns with `features` or `ignore`."
         )
     cells = other.metadata[column]
-    bad = _first_non_number(cells)
+    bad = first_non_number(cells)
     if bad is not None:
         row, value = bad
         raise ValueError(
-            f"column {column!r} is numeric in {used_where} but not in {other_where}, whose {_place(other.path, row)} "
+            f"column {column!r} is numeric in {used_where} but not in {other_where}, whose {row_place(other.path, row)} "
             f"holds {_shown(value)}; fix that cell, or leave the column out with `ignore`."
         )
     reason = (
-        "as a row identifier (distinct ordered integers)" if _identifier_like(cells) else f"(its type is {cells.dtype})"
+        "as a row identifier (distinct ordered integers)" if identifier_like(cells) else f"(its type is {cells.dtype})"
     )
     raise ValueError(
         f"{used_where} uses column {column!r} in the vectors, but {other_where} leaves it out {reason}; "

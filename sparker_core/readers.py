@@ -1,6 +1,7 @@
 """The file-format readers behind ``sparker_core.loaders``: one function per format, each returning the
 vectors (and, for tables, the metadata and the columns used) or raising a one-line ``ValueError`` that
-names the file as the user gave it.
+names the file as the user gave it. Which columns of a table form the vectors is decided in
+``sparker_core.columns``.
 
 Nothing here unpickles: .npy/.npz are read with allow_pickle=False and .pt/.pth only with
 torch.load(weights_only=True). The memory guard counts the array a reader will build (its float copy
@@ -17,13 +18,15 @@ import re
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pickle import UnpicklingError  # the exception type only, to catch it: nothing here unpickles
 from tokenize import TokenError
 
 import numpy as np
 import pandas as pd
 
+from .columns import (
+    _Content, _names, _one_line, _Request, check_header, is_list, list_column, list_vectors, split_frame,
+)
 from .data import check_points
 
 
@@ -38,25 +41,6 @@ MAX_FILE_BYTES = _half_physical_memory()  # default `max_bytes`: the largest fil
 MAX_EXPANDED_BYTES = MAX_FILE_BYTES  # default `max_expanded_bytes`: the largest unpacked array / table
 
 
-@dataclass(frozen=True)
-class _Request:
-    path: str
-    where: str  # "`reference` (path)": how messages name the file
-    key: str | None
-    vector_column: str | None
-    max_expanded_bytes: int
-    keep: tuple  # columns that stay metadata even when numeric (a label column)
-    features: tuple | None = None  # the columns to use as the vectors, in order (`features`)
-    ignore: tuple = ()  # columns left out of the vectors (`ignore`)
-
-
-@dataclass(frozen=True)
-class _Content:
-    values: np.ndarray
-    metadata: pd.DataFrame | None = None
-    columns: tuple | None = None  # table columns that form the vectors
-    notes: tuple = ()
-
 
 # ------------------------------------------------------------------------------------ helpers
 def _where(name: str, path: str) -> str:
@@ -66,21 +50,6 @@ def _where(name: str, path: str) -> str:
 def _locate(message: str, name: str, path: str) -> str:
     """Put the file after the first "`name`" of a message from check_points / check_same_width."""
     return message.replace(f"`{name}`", _where(name, path), 1)
-
-
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
-def _names(names, quote: bool = False) -> str:
-    shown = [repr(str(n)) if quote else str(n) for n in names]
-    return ", ".join(shown) if shown else "(none)"
-
-
-def _shown(value) -> str:
-    """A cell as messages quote it: one line, at most 40 characters."""
-    text = repr(str(value))
-    return _one_line(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _checked(values, name: str, path: str) -> np.ndarray:
@@ -254,7 +223,7 @@ def _read_csv(request: _Request):
     header = _first_row(request, sep)
     if header is None:
         raise ValueError(f"{request.where} is empty (no header and no rows).")
-    _check_header(request, header)
+    check_header(request, header)
     # the float64 table pandas parses and the vectors copied from it, 8 bytes a cell each
     _too_large(request, 16 * len(header) * _count_lines(request.path), "its table")
     try:
@@ -278,7 +247,7 @@ def _read_csv(request: _Request):
         if short:
             line, fields, header = short
             raise ValueError(f"{request.where} is ragged: line {line} has {fields} fields, but the header has {header}.")
-    return _split_frame(frame, request, text=True)
+    return split_frame(frame, request, text=True)
 
 
 def _first_row(request: _Request, sep: str):
@@ -293,22 +262,6 @@ def _first_row(request: _Request, sep: str):
     except csv.Error as err:
         raise ValueError(f"{request.where} could not be parsed: {_one_line(err)}.") from None
     return None
-
-
-def _check_header(request: _Request, fields: list) -> None:
-    """A first line holding numbers is data: refuse it rather than lose that row as column names.
-
-    The one exception is a column's own position, ``0,1,2,...`` (pandas writes it for unnamed
-    columns): a number anywhere else in the first line makes it data.
-    """
-    stray = [(i, f.strip()) for i, f in enumerate(fields) if _is_number(f) and f.strip() != str(i)]
-    if not stray:
-        return
-    found = "is numbers" if all(_is_number(f) for f in fields) else f"holds the number {stray[0][1]}"
-    raise ValueError(
-        f"{request.where} has no header row: its first line ({_one_line(','.join(fields))[:60]}) {found}, "
-        "which would be data read as column names; add a header line such as 0,1,2,..."
-    )
 
 
 def _count_lines(path: str) -> int:
@@ -327,194 +280,6 @@ def _first_short_line(path: str, sep: str):
     return None
 
 
-def _place(path: str, row: int) -> str:
-    """Where row ``row`` (0-based, after the header) of a table is: its line in a CSV, else its row."""
-    if not path.lower().endswith((".csv", ".tsv")):
-        return f"row {row}"
-    sep = "\t" if path.lower().endswith(".tsv") else ","
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, delimiter=sep)
-            records = (reader.line_num for fields in reader if any(f.strip() for f in fields))
-            next(records, None)  # the header
-            for index, line in enumerate(records):
-                if index == row:
-                    return f"line {line}"
-    except (csv.Error, UnicodeDecodeError):  # pandas read it; only the line number is lost
-        pass
-    return f"row {row + 1} after the header"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _first_non_number(cells: pd.Series):
-    """(row, value) of the first present cell that is not a number, or None."""
-    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
-        return None
-    parsed = pd.to_numeric(cells.astype(object), errors="coerce")
-    bad = (cells.notna() & parsed.isna()).to_numpy()
-    if not bad.any():
-        return None
-    row = int(np.argmax(bad))
-    return row, cells.iloc[row]
-
-
-def _identifier_like(cells: pd.Series) -> bool:
-    """Distinct integers in increasing or decreasing order: a row id or index, not a measurement."""
-    return (
-        cells.dtype.kind in "iu" and len(cells) >= 3 and cells.is_unique
-        and (cells.is_monotonic_increasing or cells.is_monotonic_decreasing)
-    )
-
-
-def _numeric_columns(frame: pd.DataFrame, request: _Request, text: bool) -> tuple[list, dict]:
-    """The numeric columns of ``frame`` (in order) and float64 versions of text columns that are all numbers.
-
-    In a CSV (``text``), a column of numbers with cells that are not numbers is an error, not metadata.
-    """
-    columns, parsed = [], {}
-    for column in frame.columns:
-        if column in request.keep or column in request.ignore:
-            continue
-        cells = frame[column]
-        if pd.api.types.is_bool_dtype(cells):
-            continue
-        if pd.api.types.is_numeric_dtype(cells):
-            columns.append(column)
-            continue
-        if not text or not cells.notna().any():
-            continue
-        bad = _first_non_number(cells)
-        if bad is None:  # integers too large for int64 come as Python ints
-            parsed[column] = pd.to_numeric(cells.astype(object), errors="coerce").astype(np.float64)
-            columns.append(column)
-            continue
-        n_present = int(cells.notna().sum())
-        n_bad = int((cells.notna() & pd.to_numeric(cells.astype(object), errors="coerce").isna()).sum())
-        if n_bad * 2 <= n_present:
-            row, value = bad
-            raise ValueError(
-                f"{request.where} column {column!r} holds numbers but for {n_bad} cell{'s' * (n_bad > 1)}, the first "
-                f"on {_place(request.path, row)}: {_shown(value)}; fix the file, or leave the column out with `ignore`."
-            )
-    return columns, parsed
-
-
-def _split_frame(frame: pd.DataFrame, request: _Request, text: bool = False) -> _Content:
-    """Vectors from the numeric columns (or from ``features`` / ``vector_column``), metadata from the rest.
-
-    ``text``: the table was parsed from text (CSV), where a typo turns a column of numbers into text.
-    """
-    _check_kept(request, frame.columns)
-    if len(frame) == 0:
-        raise ValueError(f"{request.where} is empty: it has columns but no rows.")
-    for argument, names in (("features", request.features or ()), ("ignore", request.ignore)):
-        unknown = [n for n in names if n not in frame.columns]
-        if unknown:
-            raise ValueError(
-                f"{request.where} has no column {_names(unknown, quote=True)} (`{argument}`); "
-                f"columns: {_names(frame.columns)}."
-            )
-    notes = ()
-    parsed = {}
-    if request.vector_column is not None:
-        if request.vector_column not in frame.columns:
-            raise ValueError(
-                f"{request.where} has no column {request.vector_column!r} (`vector_column`); "
-                f"columns: {_names(frame.columns)}."
-            )
-        values = _text_vectors(frame[request.vector_column], request)
-        columns = [request.vector_column]
-    else:
-        if request.features is not None:
-            columns = list(request.features)
-            for column in columns:
-                parsed.update(_chosen_column(frame[column], column, request))
-        else:
-            columns, parsed = _numeric_columns(frame, request, text)
-            if not columns:
-                raise ValueError(
-                    f"{request.where} has no numeric column to use as the vectors; columns: {_names(frame.columns)}."
-                )
-            columns, notes = _without_identifiers(frame, columns, request)
-        kinds = [parsed[c].dtype if c in parsed else frame[c].dtype for c in columns]
-        all_float32 = all(kind == np.float32 for kind in kinds)
-        chosen = pd.DataFrame({i: parsed[c] if c in parsed else frame[c] for i, c in enumerate(columns)})
-        values = chosen.to_numpy(dtype=np.float32 if all_float32 else np.float64, na_value=np.nan)
-    metadata = frame.drop(columns=columns)
-    return _Content(values, metadata.reset_index(drop=isinstance(metadata.index, pd.RangeIndex)),
-                    tuple(str(c) for c in columns), notes)
-
-
-def _chosen_column(cells: pd.Series, column, request: _Request) -> dict:
-    """A column named in ``features``: numbers (a float64 version of text numbers), else an error."""
-    if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
-        return {}
-    bad = _first_non_number(cells) if not pd.api.types.is_bool_dtype(cells) else (0, cells.iloc[0])
-    if bad is None:
-        return {column: pd.to_numeric(cells.astype(object), errors="coerce").astype(np.float64)}
-    row, value = bad
-    raise ValueError(
-        f"{request.where} column {column!r} (`features`) must hold numbers; "
-        f"its {_place(request.path, row)} holds {_shown(value)}."
-    )
-
-
-def _without_identifiers(frame: pd.DataFrame, columns: list, request: _Request) -> tuple[list, tuple]:
-    """Leave row-id columns out of the vectors, with a note; keep them if nothing else is numeric."""
-    ids = [c for c in columns if _identifier_like(frame[c])]
-    if not ids:
-        return columns, ()
-    many = len(ids) > 1
-    what = (f"column{'s' * many} {_names(ids, quote=True)} (distinct ordered integers, like a row id)")
-    if len(ids) == len(columns):
-        return columns, (
-            f"{request.where}: {what} {'are' if many else 'is'} the only numeric column{'s' * many}, so "
-            f"{'they form' if many else 'it forms'} the vectors; choose the columns with `features` or `ignore`.",
-        )
-    return [c for c in columns if c not in ids], (
-        f"{request.where}: {what} {'are' if many else 'is'} left out of the vectors and kept as metadata; "
-        f"name {'them' if many else 'it'} in `features` to use {'them' if many else 'it'}.",
-    )
-
-
-def _check_kept(request: _Request, columns) -> None:
-    for column in request.keep:
-        if column not in columns:
-            raise ValueError(f"{request.where} has no column {column!r} (`label_column`); columns: {_names(columns)}.")
-
-
-def _text_vectors(column: pd.Series, request: _Request) -> np.ndarray:
-    """Vectors written as text, "[0.1, 0.2]" or "0.1 0.2", one per row."""
-    parts = column.astype(str).str.strip().str.strip("[]").str.replace(",", " ").str.split()
-    lengths = parts.str.len().to_numpy()
-    if (lengths != lengths[0]).any():
-        row = int(np.argmax(lengths != lengths[0]))
-        raise ValueError(
-            f"{request.where} column {request.vector_column!r} holds vectors of different lengths: "
-            f"row 0 has {lengths[0]} values, row {row} has {lengths[row]}."
-        )
-    try:
-        return np.array(parts.tolist(), dtype=np.float64)
-    except ValueError:
-        raise ValueError(
-            f"{request.where} column {request.vector_column!r} must hold vectors of numbers such as "
-            "'[0.1, 0.2]' or '0.1 0.2'; some entries are not numbers."
-        ) from None
-
-
-def _is_list(kind) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
-
-
 def _read_parquet(request: _Request):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -530,27 +295,14 @@ def _read_parquet(request: _Request):
         raise
     except broken as err:
         raise ValueError(f"{request.where} is not a valid .parquet file ({_one_line(err)}).") from None
-    _check_kept(request, table.schema.names)
-    lists = _list_names(table, request)
-    chosen = request.vector_column
-    if chosen is None and request.features is None and len(lists) > 1:
-        raise ValueError(
-            f"{request.where} has {len(lists)} list columns ({_names(lists)}); choose the vectors with `vector_column`."
-        )
-    if chosen is None and request.features is None and lists:
-        chosen = lists[0]
-    if chosen is None or chosen not in table.schema.names or not _is_list(table.schema.field(chosen).type):
+    chosen = list_column(table, request)
+    if chosen is None:
         try:
             frame = table.to_pandas()
         except broken as err:
             raise ValueError(f"{request.where} is not a valid .parquet file ({_one_line(err)}).") from None
-        return _split_frame(frame, request)  # numeric columns, text vectors, or a missing-column error
-    unknown = [n for n in request.ignore if n not in table.schema.names]
-    if unknown:
-        raise ValueError(
-            f"{request.where} has no column {_names(unknown, quote=True)} (`ignore`); columns: {_names(table.schema.names)}."
-        )
-    values = _list_vectors(table.column(chosen).combine_chunks(), request, chosen)
+        return split_frame(frame, request)  # numeric columns, text vectors, or a missing-column error
+    values = list_vectors(table.column(chosen).combine_chunks(), request, chosen)
     try:
         metadata = table.drop_columns([chosen]).to_pandas()
     except broken as err:
@@ -569,40 +321,11 @@ def _read_batches(handle, request: _Request):
 
     batches, n_bytes = [], 0
     for batch in handle.iter_batches(batch_size=4096):
-        n_values = sum(len(c.flatten()) if _is_list(c.type) else len(c) for c in batch.columns)
+        n_values = sum(len(c.flatten()) if is_list(c.type) else len(c) for c in batch.columns)
         n_bytes += batch.nbytes + 8 * n_values  # the table and its values' float64 copy
         _too_large(request, n_bytes, "its table")
         batches.append(batch)
     return pa.Table.from_batches(batches, schema=handle.schema_arrow)
-
-
-def _list_names(table, request: _Request) -> list:
-    """The list columns that may hold the vectors (not the label column, not ``ignore``)."""
-    return [f.name for f in table.schema if _is_list(f.type) and f.name not in request.keep and f.name not in request.ignore]
-
-
-def _list_vectors(column, request: _Request, name: str) -> np.ndarray:
-    """A list<number> column as an array of shape (n_rows, list length)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n_rows = len(column)
-    if n_rows == 0:
-        raise ValueError(f"{request.where} is empty: it has columns but no rows.")
-    value_type = column.type.value_type
-    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
-        raise ValueError(f"{request.where} column {name!r} must hold lists of numbers; got lists of {value_type}.")
-    if column.null_count:
-        raise ValueError(f"{request.where} column {name!r} has {column.null_count} rows with no vector.")
-    lengths = pc.list_value_length(column).to_numpy()
-    if (lengths != lengths[0]).any():
-        row = int(np.argmax(lengths != lengths[0]))
-        raise ValueError(
-            f"{request.where} column {name!r} holds vectors of different lengths: "
-            f"row 0 has {lengths[0]} values, row {row} has {lengths[row]}."
-        )
-    flat = column.flatten().to_numpy(zero_copy_only=False)  # nulls inside a vector become NaN
-    return flat.reshape(n_rows, int(lengths[0]))
 
 
 # ------------------------------------------------------------------------------------ .h5 / .pt
