@@ -13,9 +13,8 @@ Files (no pickle anywhere):
     kernels.parquet  the explain() table, one row per kernel
     points.parquet   every reference and data point: split, row, score f(x), kernel, metadata
 
-manifest.json is strict JSON (no NaN or Infinity tokens): a non-finite number is written as null
-with a sibling "<name>_nonfinite" holding "-inf: why" (e.g. Z = -inf at p = 1). Older manifests
-that hold the bare tokens are still read. Nothing in a bundle is taken on trust: ``load_bundle``
+manifest.json is written and checked field by field in ``sparker_core.manifest`` (strict JSON).
+Nothing in a bundle is taken on trust: ``load_bundle``
 recomputes every number of ``result`` from null.npy and t_obs, and ``sparker_core.verify.verify_bundle``
 recomputes the rest (kernels, history, tables, t, some toys) from the inputs, the parameters and the seeds.
 """
@@ -42,49 +41,40 @@ from scipy import stats
 from .calibration import COMBINES, METHODS, MultiScaleResult, TestResult, combined_statistics, make_result
 from .data import sha256_file
 from .estimator import Snapshot
+# FILES, check_files and check_folder are imported from here by verify.py, the CLI and the tests
+from .manifest import FILES, FORMAT, FORMAT_VERSION, check_files, check_folder, jsonable, read_manifest
 
-FORMAT = "sparker-bundle"
-FORMAT_VERSION = 2  # 2: multi-scale results (2-D null.npy, result.t_fit, result.scales)
-FILES = ("null.npy", "model.npz", "history.npz", "kernels.parquet", "points.parquet")
+__all__ = ["FILES", "HonestZ", "ResultBundle", "check_files", "check_folder", "format_zscore", "load_bundle",
+           "save_bundle", "sha256_file"]
+
 _OWN_COLUMNS = ("split", "row", "score", "kernel")
-NONFINITE = "_nonfinite"  # suffix of the key that explains a non-finite number written as null
 # Numbers derived in float64 from saved values (p, Z, the interval, the combined statistic) must
 # agree to RECOMPUTE_RTOL; the gamma tail fit, refitted with the installed scipy, to TAIL_RTOL.
 RECOMPUTE_RTOL, TAIL_RTOL = 1e-9, 1e-6
 
 
-def _jsonable(value):
-    """Plain JSON values; a non-finite number in an object becomes null plus a "<key>_nonfinite" reason."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            item = _jsonable(item)
-            if isinstance(item, float) and not math.isfinite(item):
-                out[str(key)], out[f"{key}{NONFINITE}"] = None, _nonfinite_reason(str(key), item)
-            else:
-                out[str(key)] = item
-        return out
-    if isinstance(value, (list, tuple)):
-        return [None if isinstance(v, float) and not math.isfinite(v) else v for v in map(_jsonable, value)]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    return value
+def format_zscore(z: float, spec: str = ".2f", bound: float | None = None) -> str:
+    """Z as a summary prints it: ``format(z, spec)`` when finite, else what it means instead of -inf or nan.
 
-
-def _nonfinite_reason(key: str, value: float) -> str:
-    token = "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
-    why = {("zscore", "-inf"): "Z = Phi^-1(1 - p) is -infinity at p = 1 (no toy below t_obs)",
-           ("zscore", "inf"): "p underflows to 0"}.get((key, token), "not a finite number")
-    return f"{token}: {why}"
+    Z = Phi^-1(1 - p) is -inf when p = 1 (every toy at or above t_obs); ``bound``, Z at the lower
+    end of the 95% interval of p, is then the value above which Z is unlikely.
+    """
+    if math.isfinite(z):
+        return format(float(z), spec)
+    if math.isnan(z):
+        return "undefined (t_obs is not a number)"
+    if z > 0:
+        return "above 37.5 (p below 1e-308)"
+    if bound is not None and math.isfinite(bound):
+        return f"below {bound:.2f} at 95% (p = 1: every toy at or above t_obs)"
+    return f"below {stats.norm.isf(1 - 2**-53):.1f} (p ~ 1)"
 
 
 class HonestZ(float):
-    """A Z-score that prints what it means instead of -inf or nan (``format(z, ".2f")``).
+    """A float Z whose ``format`` is ``format_zscore`` with its ``bound``; arithmetic is a float's.
 
-    Z = Phi^-1(1 - p) is -inf when p = 1 (every toy at or above t_obs); ``bound`` is then Z at the
-    lower end of the 95% interval of p, above which Z is unlikely.
+    ``load_bundle`` puts the manifest's Z values in this form because ``cli.print_summary`` formats
+    ``manifest["result"]["zscore"]`` itself; the manifest file holds plain numbers.
     """
 
     def __new__(cls, value, bound: float | None = None):
@@ -93,15 +83,7 @@ class HonestZ(float):
         return z
 
     def __format__(self, spec: str) -> str:
-        if math.isfinite(self):
-            return float.__format__(self, spec)
-        if math.isnan(self):
-            return "undefined (t_obs is not a number)"
-        if self > 0:
-            return "above 37.5 (p below 1e-308)"
-        if self.bound is not None and math.isfinite(self.bound):
-            return f"below {self.bound:.2f} at 95% (p = 1: every toy at or above t_obs)"
-        return f"below {stats.norm.isf(1 - 2**-53):.1f} (p ~ 1)"
+        return format_zscore(self, spec, self.bound)
 
     def __str__(self) -> str:
         return format(self, "")
@@ -202,7 +184,7 @@ def save_bundle(
             "extra": extra or {},
             "files": {name: sha256_file(staging / name) for name in FILES},
         }
-        (staging / "manifest.json").write_text(json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n")
+        (staging / "manifest.json").write_text(json.dumps(jsonable(manifest), indent=2, allow_nan=False) + "\n")
         if target.exists():
             target.rmdir()
         os.replace(staging, target)
@@ -263,127 +245,6 @@ class ResultBundle:
     scale_sigmas: np.ndarray  # (n_scales,)
     mean: np.ndarray  # (d,) preprocessing: working space is (x - mean) / scale
     scale: np.ndarray  # (d,)
-
-
-# ------------------------------------------------------------------------------------ reading
-_KIND_NAMES = {float: "a number", int: "an integer", str: "a string", dict: "an object", list: "a list", None: "null",
-               "pair": "a list of two numbers"}
-# Every manifest field that show, load_bundle or verify_bundle reads, parents before children.
-_SCHEMA = (
-    ("created", str), ("versions", dict), ("versions.sparker_core", str), ("params", dict), ("config", dict),
-    ("config.n_kernels", int), ("config.sigma_init", float), ("config.sigma_final", float),
-    ("config.temperature", float), ("config.competition", str),
-    ("seeds", dict), ("seeds.fit", int), ("seeds.calibration", (int, None)),
-    ("inputs", dict), ("inputs.load", dict), ("inputs.files", dict),
-    ("sizes", dict), ("sizes.reference", int), ("sizes.data", int), ("sizes.features", int),
-    ("result", dict), ("result.t_obs", float), ("result.pvalue", float), ("result.pvalue_ci", "pair"),
-    ("result.zscore", float), ("result.n_toys", int), ("result.n_toys_requested", int), ("result.method", str),
-    ("result.t_fit", float), ("result.scale", (int, None)), ("result.scales", list), ("result.extrapolated", (dict, None)),
-    ("files", dict),
-)
-_SCALE_SCHEMA = (("label", str), ("t_obs", float), ("pvalue", float), ("method", str))
-_TAIL_SCHEMA = (("pvalue", float), ("zscore", float), ("ks_pvalue", float), ("shape", float), ("loc", float), ("scale", float))
-
-
-def _kind_ok(value, kind) -> bool:
-    if isinstance(kind, tuple):
-        return any(_kind_ok(value, k) for k in kind)
-    if kind is None:
-        return value is None
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "pair":
-        return isinstance(value, list) and len(value) == 2 and all(_kind_ok(v, float) for v in value)
-    return isinstance(value, kind)
-
-
-def _check_fields(tree: dict, schema, where: str, prefix: str = "") -> None:
-    """Each (dotted name, kind) of ``schema`` is present in ``tree`` and of its kind; else one ValueError naming it."""
-    for dotted, kind in schema:
-        node = tree
-        for part in dotted.split("."):
-            if part not in node:
-                raise ValueError(f"{where}: manifest field `{prefix}{dotted}` is missing.")
-            node = node[part]
-        if not _kind_ok(node, kind):
-            want = " or ".join(_KIND_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise ValueError(f"{where}: manifest field `{prefix}{dotted}` must be {want}; got {json.dumps(node)[:40]}.")
-
-
-def _restore_nonfinite(node, where: str, prefix: str = "") -> None:
-    """Put back the numbers written as null + "<key>_nonfinite" (in place)."""
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            _restore_nonfinite(item, where, f"{prefix}[{i}].")
-        return
-    if not isinstance(node, dict):
-        return
-    for key in [k for k in node if k.endswith(NONFINITE)]:
-        base, reason = key[: -len(NONFINITE)], node[key]
-        token = reason.split(":")[0] if isinstance(reason, str) else None
-        if token not in ("inf", "-inf", "nan") or node.get(base, 0) is not None:
-            raise ValueError(f"{where}: manifest field `{prefix}{key}` must explain a null `{base}` and start with "
-                             f"inf, -inf or nan; got {reason!r}.")
-        node[base] = float(token)
-    for key, value in node.items():
-        _restore_nonfinite(value, where, f"{prefix}{key}.")
-
-
-def _read_manifest(folder: Path) -> dict:
-    path = folder / "manifest.json"
-    if not folder.is_dir():
-        raise ValueError(f"bundle {folder} does not exist or is not a folder.")
-    if not path.is_file():
-        raise ValueError(f"bundle {folder} has no manifest.json.")
-    try:
-        manifest = json.loads(path.read_text())  # also reads the NaN / -Infinity tokens of older bundles
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"bundle {folder}: manifest.json is not valid JSON ({err}).") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"bundle {folder}: manifest.json is not a {FORMAT} manifest.")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"bundle {folder}: format version {manifest.get('format_version')!r} is not {FORMAT_VERSION}.")
-    where = f"bundle {folder}"
-    _restore_nonfinite(manifest, where)
-    _check_fields(manifest, _SCHEMA, where)
-    for j, scale in enumerate(manifest["result"]["scales"]):
-        if not isinstance(scale, dict):
-            raise ValueError(f"{where}: manifest field `result.scales[{j}]` must be an object; got {json.dumps(scale)[:40]}.")
-        _check_fields(scale, _SCALE_SCHEMA, where, f"result.scales[{j}].")
-    if manifest["result"]["extrapolated"] is not None:
-        _check_fields(manifest["result"]["extrapolated"], _TAIL_SCHEMA, where, "result.extrapolated.")
-    for field in ("files", "inputs.files"):
-        table = manifest["files"] if field == "files" else manifest["inputs"]["files"]
-        for name, digest in table.items():
-            if not isinstance(digest, str):
-                raise ValueError(f"{where}: manifest field `{field}.{name}` must be a sha256 string; got {json.dumps(digest)[:40]}.")
-    return manifest
-
-
-def check_files(folder: Path, manifest: dict) -> None:
-    """Every bundle file is present and has the sha256 the manifest records."""
-    recorded = manifest.get("files", {})
-    for name in FILES:
-        path = folder / name
-        if not path.is_file():
-            raise ValueError(f"bundle {folder}: {name} is missing.")
-        if recorded.get(name) != sha256_file(path):
-            raise ValueError(f"bundle {folder}: {name} does not match its sha256 in the manifest (modified or truncated).")
-
-
-def check_folder(folder: Path, manifest: dict) -> None:
-    """The folder holds the bundle's files and nothing else, and the manifest lists exactly those."""
-    listed = sorted(set(manifest["files"]) ^ set(FILES))
-    if listed:
-        raise ValueError(f"bundle {folder}: manifest field `files` must list exactly {', '.join(FILES)}; "
-                         f"it differs in {', '.join(listed)}.")
-    present = {p.name for p in folder.iterdir()}
-    missing, extra = sorted(set(FILES) - present), sorted(present - set(FILES) - {"manifest.json"})
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
-        raise ValueError(f"bundle {folder}: the folder does not hold exactly the bundle's files: {'; '.join(parts)}.")
 
 
 def _same(got, saved, rtol: float) -> bool:
@@ -464,7 +325,7 @@ def load_bundle(path) -> ResultBundle:
     null.npy and t_obs: a manifest whose numbers do not follow from its toys is refused.
     """
     folder = Path(path)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     check_files(folder, manifest)
     where = f"bundle {folder}"
     null = _load_arrays(folder, "null.npy", ())
