@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench_compare import ALPHA, cases, generate, rate, realisation_seed, set_threads
+from compare.cases import cases, generate, realisation_seed
+from compare.report import ALPHA, rate
+from compare.run import set_threads
 from sparker_core.baselines import mmd_permutation_test
 
 

@@ -7,7 +7,8 @@ level: SparKer's power at alpha = 0.05 with its 95 % interval, the best baseline
 holds the issue's target (at least the best baseline's power minus 0.05, or inside its interval),
 whether it beats every baseline, the type-I error of SparKer and of the best baseline at that case,
 and the share of signal rows among the top region's members where SparKer rejected (target: >= 70 %).
-The p-values of the shared-null methods are filled exactly as ``bench_compare.py`` fills them.
+The p-values of the shared-null methods are filled exactly as ``bench_compare.py`` fills them
+(``compare.report.shared_pvalues``); CSVs of the older layout (';'-joined widths) are read too.
 ``--baselines OTHER.csv`` takes the baselines' rows from another run of the same cases (their draws
 depend on the case, the signal level and the realisation index only, so a SparKer-only run with the
 same number of realisations is compared on the very same data): the baselines do not depend on
@@ -26,7 +27,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "panel"))
 import panel  # noqa: E402
-from bench_compare import ALPHA, rate, shared_pvalues  # noqa: E402
+from compare.report import ALPHA, rate, shared_pvalues  # noqa: E402
+from compare.rows import read_csv  # noqa: E402
 from choose_widths import BASELINES, TOLERANCE, best_baselines  # noqa: E402
 
 
@@ -67,11 +69,11 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path, default=None,
                         help="take the baselines' rows from this bench_compare.py CSV (same cases and realisations)")
     args = parser.parse_args()
-    frame = pd.read_csv(args.csv, keep_default_na=False, na_values=[""])
+    frame = read_csv(args.csv)
     if args.baselines is not None:
-        other = pd.read_csv(args.baselines, keep_default_na=False, na_values=[""])
+        other = read_csv(args.baselines)
         other = other[other.method.isin(BASELINES) & other.case.isin(set(frame.case))]
-        mine = frame[frame.method == args.method]
+        mine = frame[(frame.method == args.method) & (frame.scale == 0)]  # one row per test
         sizes = {(c, k): len(g) for (c, k), g in mine[mine.kind == "test"].groupby(["case", "n_signal"])}
         for (case, n_signal), g in other[other.kind == "test"].groupby(["case", "n_signal"]):
             if g.realisation.nunique() != sizes.get((case, n_signal)):

@@ -77,11 +77,11 @@ def test_multi_width_pvalues_combine_each_test_with_the_shared_null():
     case = bench.Case("toy", (0, 5), {})
     rng = np.random.default_rng(0)
     null = rng.normal(size=(20, 3))
-    rows = [bench._row(case, "null", 0, j, j, "sparker-multi", t=list(null[j])) for j in range(20)]
-    rows.append(bench._row(case, "test", 5, 0, 0, "sparker-multi", t=[9.0, 9.5, 9.0], share=[0.1, 0.8, 0.3]))
-    rows.append(bench._row(case, "test", 0, 1, 1, "sparker-multi", t=[0.1, 0.2, 0.3], share=np.nan))
-    rows.append(bench._row(case, "test", 5, 2, 2, "sparker-multi", t=[0.0, 9.0, 0.0], share=[0.1, 0.8, 0.3]))
-    frame = bench.shared_pvalues(pd.DataFrame(rows))
+    rows = [row for j in range(20) for row in bench.fit_rows(case, "null", 0, j, j, "sparker-multi", t=list(null[j]))]
+    rows += bench.fit_rows(case, "test", 5, 0, 0, "sparker-multi", t=[9.0, 9.5, 9.0], share=[0.1, 0.8, 0.3])
+    rows += bench.fit_rows(case, "test", 0, 1, 1, "sparker-multi", t=[0.1, 0.2, 0.3], share=np.nan)
+    rows += bench.fit_rows(case, "test", 5, 2, 2, "sparker-multi", t=[0.0, 9.0, 0.0], share=[0.1, 0.8, 0.3])
+    frame = bench.shared_pvalues(bench.to_frame(rows))
     loud, quiet, middle = frame[frame.kind == "test"].itertuples()
     stat, stat_null = combined_statistics(np.array([9.0, 9.5, 9.0]), null.T, "minp")
     assert loud.pvalue == pytest.approx(empirical_pvalue(stat, stat_null)) and loud.t == pytest.approx(stat)
@@ -91,3 +91,57 @@ def test_multi_width_pvalues_combine_each_test_with_the_shared_null():
     assert middle.top_kernel_signal_share == pytest.approx(0.8)  # the width that gave the smallest p
     assert middle.pvalue <= 3 / 21  # leading at one width ties with the null draws that lead at the others
     assert (frame[frame.kind == "null"].t.to_numpy() == null[:, 0]).all()  # null rows keep the narrowest width's t
+
+
+def test_the_registry_holds_each_method_once_under_its_own_name():
+    from compare.methods import DEFAULT_METHODS, METHODS, REGISTRY, shared_null
+
+    bench = _bench()  # puts benchmarks/ on sys.path through its import
+    assert list(REGISTRY) == list(METHODS) and len(set(METHODS)) == len(METHODS)
+    assert all(REGISTRY[name].name == name for name in METHODS)
+    assert len({id(method) for method in REGISTRY.values()}) == len(REGISTRY)  # no object under two names
+    assert DEFAULT_METHODS == ("sparker", "mmd", "mmd-agg", "c2st", "knn", "fixed")
+    assert shared_null(METHODS) == [m for m in METHODS if m == "fixed" or m.startswith("sparker")]
+    assert bench.METHODS == METHODS
+
+
+def test_a_row_round_trips_through_the_csv_with_its_types(tmp_path):
+    import dataclasses
+
+    from compare.rows import FIELDS, Row, append_csv, read_csv
+
+    bench = _bench()
+    case = bench.Case("toy", (0, 5), {})
+    rows = bench.fit_rows(case, "test", 5, 3, 5003, "sparker-multi", t=[1.5, 2.25, 0.125], seconds=0.5,
+                          calibration="shared null of 20", share=[0.1, float("nan"), 1.0])
+    rows += bench.fit_rows(case, "test", 5, 3, 5003, "mmd", t=0.75, pvalue=0.04, calibration="20 permutations", seconds=0.25)
+    path = tmp_path / "rows.csv"
+    append_csv(rows[:2], path)
+    append_csv(rows[2:], path)  # a streamed run appends unit by unit, the header once
+    back = read_csv(path)
+    assert list(back.columns) == FIELDS and len(back) == 4
+    assert back.scale.tolist() == [0, 1, 2, 0]  # one row per width of the multi-scale fit
+    for row, got in zip(rows, back.to_dict("records")):
+        again = Row(**got)
+        for name, value in dataclasses.asdict(row).items():
+            assert type(getattr(again, name)) is type(value), name
+            if isinstance(value, float) and np.isnan(value):
+                assert np.isnan(getattr(again, name)), name
+            else:
+                assert getattr(again, name) == value, name
+
+
+def test_the_older_csv_layout_is_read_as_one_row_per_width(tmp_path):
+    from compare.rows import read_csv
+
+    _bench()
+    path = tmp_path / "old.csv"
+    path.write_text("case,kind,n_signal,realisation,seed,method,t,pvalue,calibration,seconds,top_kernel_signal_share,"
+                    "t_widths,share_widths\n"
+                    "toy,test,5,0,5000,sparker,7.0,0.05,shared null of 20,1.5,0.8,1.0;2.0;3.0,0.1;0.8;0.3\n"
+                    "toy,test,5,0,5000,mmd,0.5,0.01,20 permutations,0.2,,,\n")
+    back = read_csv(path)
+    assert back.scale.tolist() == [0, 1, 2, 0] and back.t.tolist() == [1.0, 2.0, 3.0, 0.5]
+    assert back.top_kernel_signal_share.iloc[:3].tolist() == [0.1, 0.8, 0.3] and np.isnan(back.top_kernel_signal_share.iloc[3])
+    assert back.pvalue.iloc[:3].isna().all() and back.pvalue.iloc[3] == 0.01  # the combined p is recomputed
+    assert (back.calibration == ["shared null of 20"] * 3 + ["20 permutations"]).all()
