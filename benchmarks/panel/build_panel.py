@@ -152,16 +152,22 @@ def text_cases(names: list[str], rngs: dict[str, np.random.Generator]) -> dict[s
     return out
 
 
-def mnist_pixels(rare_class: int) -> dict:
-    images, labels = mnist()
+def pixel_case(images: np.ndarray, labels: np.ndarray, rare_class: int, scale: float, source: str, construction: str) -> dict:
+    """Raw pixel counts (uint8) of an image set: common = the other classes, rare = ``rare_class``.
+    ``construction`` is formatted with n_common, n_rare and rare_class."""
     common, rare = labels != rare_class, labels == rare_class
     return dict(
-        arrays={"common": images[common], "rare": images[rare], "scale": 1 / 255,
+        arrays={"common": images[common], "rare": images[rare], "scale": scale,
                 "common_label": labels[common], "rare_label": labels[rare]},
-        source=LICENCES["mnist"],
-        construction=f"raw pixels stored as uint8 counts, loaded as counts / 255; common: the {common.sum()} images of "
-                     f"the other digits, rare: the {rare.sum()} images of digit {rare_class}.",
+        source=source,
+        construction=construction.format(n_common=common.sum(), n_rare=rare.sum(), rare_class=rare_class),
     )
+
+
+def mnist_pixels(rare_class: int) -> dict:
+    return pixel_case(*mnist(), rare_class, 1 / 255, LICENCES["mnist"],
+                      "raw pixels stored as uint8 counts, loaded as counts / 255; common: the {n_common} images of "
+                      "the other digits, rare: the {n_rare} images of digit {rare_class}.")
 
 
 def mnist_pca(rare_class: int) -> dict:
@@ -183,15 +189,9 @@ def mnist_pca(rare_class: int) -> dict:
 
 
 def digits_pixels(rare_class: int) -> dict:
-    images, labels = digits()
-    common, rare = labels != rare_class, labels == rare_class
-    return dict(
-        arrays={"common": images[common], "rare": images[rare], "scale": 1 / 16,
-                "common_label": labels[common], "rare_label": labels[rare]},
-        source=f"scikit-learn load_digits (8x8 UCI optical digits); {LICENCES['sklearn']}",
-        construction=f"raw pixels stored as uint8 counts 0..16, loaded as counts / 16; common: the other digits "
-                     f"({common.sum()} images), rare: digit {rare_class} ({rare.sum()} images).",
-    )
+    return pixel_case(*digits(), rare_class, 1 / 16, f"scikit-learn load_digits (8x8 UCI optical digits); {LICENCES['sklearn']}",
+                      "raw pixels stored as uint8 counts 0..16, loaded as counts / 16; common: the other digits "
+                      "({n_common} images), rare: digit {rare_class} ({n_rare} images).")
 
 
 def gmm_mode(rng: np.random.Generator) -> dict:
