@@ -29,6 +29,7 @@ st.set_page_config(page_title="SparKer Explorer", layout="wide")
 if state.dataset() is None:  # first visit: the default real sample, no click needed
     state.set_dataset(cache.sample_dataset(state.DEFAULT_SAMPLE))
 
+state.poll_runs()  # the page thread takes over what the calibration workers handed over
 common.sidebar()
 address = st.get_option("server.address")
 if address not in LOOPBACK:  # e.g. started outside the repository folder, so .streamlit/config.toml was not read

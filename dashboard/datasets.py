@@ -14,7 +14,7 @@ import pandas as pd
 
 from sparker_core import SAMPLES, EmbeddingPair, load_pair, sample_inputs
 
-from .components.layout import LayoutIndex, display_subsample
+from .components.map_layout import LayoutIndex, display_subsample
 
 # UMAP is fitted on at most this many rows; the others are placed by interpolation (display only).
 UMAP_FIT_ROWS = 4000

@@ -13,7 +13,8 @@ import streamlit as st
 
 from . import cache, uploads
 from .datasets import Dataset
-from .runner import DEFAULT_PARAMS, Run
+from .controls import DEFAULT_PARAMS
+from .run import Run
 
 DEFAULT_SAMPLE = "wiki"
 
@@ -52,6 +53,12 @@ def active_run() -> Run | None:
     if run is None or current is None or run.dataset_name != current.name:
         return None
     return run
+
+
+def poll_runs() -> None:
+    """Take over what the session's calibration workers handed over (once per script run)."""
+    for run in runs().values():
+        run.poll_calibration()
 
 
 def set_active_run(run_id: int) -> None:

@@ -8,9 +8,9 @@ import streamlit as st
 
 from dashboard import cache, state
 from dashboard.components import figures
-from dashboard.components.layout import display_subsample
+from dashboard.components.map_layout import display_subsample
 from dashboard.datasets import Dataset
-from dashboard.runner import Run
+from dashboard.run import Run
 from sparker_core import SparKer
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
@@ -65,10 +65,10 @@ def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=No
     if run is not None and run.snapshots:
         index = len(run.snapshots) - 1 if index is None else index
         snap = run.snapshots[index]
-        centers_xy = run.center_layout(index, ds)
+        centers_xy = run.projector.center_layout(index, ds)
         amplitudes = snap.amplitudes
-        trails = [run.center_layout(i, ds) for i in range(max(0, index - TRAIL_LENGTH), index)]
-        clip = float(run.model.amplitude_clip if run.model is not None else run.params.get("amplitude_clip", clip))
+        trails = [run.projector.center_layout(i, ds) for i in range(max(0, index - TRAIL_LENGTH), index)]
+        clip = run.amplitude_clip
         title = title or f"epoch {snap.epoch}: sigma = {snap.sigma:.3g}, t = {snap.t:.1f}"
     background = cache.points_image(ds.fingerprint, ds.layout_reference, ds.layout_data) if as_image else None
     return figures.map_figure(ds.layout_reference, ds.layout_data, shown_ref, shown_data, ds.n_features,

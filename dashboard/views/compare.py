@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from dashboard.compare import BASELINES, Comparison
+from dashboard.baseline_runs import BASELINES, Comparison
 
 FRAME_SECONDS = 0.5
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import cache, state, uploads
 from dashboard.datasets import Dataset, describe_sample, from_pair
-from dashboard.runner import from_bundle
+from dashboard.loaded_run import LoadedRun
 from dashboard.views import common
 from sparker_core import MAX_EXPANDED_BYTES, SAMPLES, SUPPORTED_EXTENSIONS, load_bundle, load_bundle_inputs, load_pair
 
@@ -106,7 +106,7 @@ def _open_bundle(folder: Path) -> None:
                          f"its inputs now hold {dataset.reference.shape[0]} and {dataset.data.shape[0]}.")
     if dataset is not state.dataset():
         state.set_dataset(dataset)
-    state.add_run(from_bundle(state.next_run_id(), bundle, dataset.name))
+    state.add_run(LoadedRun(state.next_run_id(), bundle, dataset.name))
 
 
 def _attempt(action, *args) -> bool:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import figures
+from dashboard.loaded_run import LoadedRun
 from dashboard.views import common
 from sparker_core import save_bundle
 
@@ -25,7 +26,7 @@ ds = common.dataset_with_layout()
 
 def bundle_zip() -> bytes:
     """The run written with ``save_bundle`` into a temporary folder, zipped in memory."""
-    if run.bundle is not None:
+    if isinstance(run, LoadedRun):
         folder = Path(run.bundle.path)
         return _zip(folder, folder.name)
     tmp = Path(tempfile.mkdtemp(prefix="sparker-export-"))
@@ -49,13 +50,13 @@ def _zip(folder: Path, name: str) -> bytes:
 st.subheader("Result bundle")
 if run.result is None:
     st.info("The bundle holds the calibrated result: run the null toys on *Significance* first.")
-elif run.calibration_status in ("running", "paused"):
+elif run.calibration_status.active:
     st.info("The null toys are still running; stop them or let them finish first.")
 else:
     st.caption("The same folder `sparker run` writes (manifest, null toys, kernels, snapshots, per-point scores), "
                "zipped. `sparker show` and `sparker verify` read it; the Data page opens it again.")
     if st.button("Prepare bundle"):
-        if run.bundle is not None and not Path(run.bundle.path).is_dir():  # removed when the connection dropped
+        if isinstance(run, LoadedRun) and not Path(run.bundle.path).is_dir():  # removed when the connection dropped
             st.error("The opened bundle's files were removed when this session disconnected; open it again on *Data*.")
         else:
             st.session_state[f"bundle_zip_{run.run_id}"] = bundle_zip()

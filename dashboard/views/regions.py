@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import state
-from dashboard.components.figures import SPLIT_CODES
+from dashboard.components.members import kernel_of_rows, member_rows, selected_rows
 from dashboard.views import common
 
 N_TOP_POINTS = 200
@@ -16,33 +16,29 @@ run = state.active_run()
 if run is None:
     st.info("Train a run first (*Train and watch*).")
     st.stop()
-if run.status in ("training", "paused"):
+if run.status.busy:
     st.info("The run is still training; the regions below are those of its latest snapshot.")
 ds = common.dataset_with_layout()
-kernels = run.kernels()
+kernels = run.projector.kernels()
 active = kernels[kernels["active"]].reset_index(drop=True)
-scattered = dict(zip(kernels["kernel"], run.scattered(ds)))
-data_scores = run.scores(ds, "data")
+scattered = dict(zip(kernels["kernel"], run.projector.scattered(ds)))
+data_scores = run.projector.scores(ds, "data")
 
 selected = state.selected_kernel()
 highlight = None
-if selected is not None and selected in set(kernels["kernel"]):
-    highlight = np.asarray(kernels.loc[kernels["kernel"] == selected, "members_data"].iloc[0], dtype=int)
-elif state.lasso_rows() is not None:
+if selected is not None:
+    highlight = member_rows(kernels, selected)
+if highlight is None and state.lasso_rows() is not None:
     highlight = state.lasso_rows()[1]
 
 def _on_select() -> None:
     """A lasso/box/click selection on the map: list those points (customdata = [split code, row])."""
     event = st.session_state.get("regions_map") or {}
     points = event.get("selection", {}).get("points", [])
-    picked = [p["customdata"] for p in points if p.get("customdata") is not None]
-    if not picked:
-        state.set_lasso_rows(None)
-        return
-    codes = np.array([int(c[0]) for c in picked])
-    rows = np.array([int(c[1]) for c in picked])
-    state.set_lasso_rows((rows[codes == SPLIT_CODES["reference"]], rows[codes == SPLIT_CODES["data"]]))
-    state.set_selected_kernel(None)
+    rows = selected_rows(points)
+    state.set_lasso_rows(rows)
+    if rows is not None:
+        state.set_selected_kernel(None)
 
 
 def _show_members(kernel: int) -> None:
@@ -66,12 +62,12 @@ with map_col:
         st.button("Clear selection", on_click=state.set_lasso_rows, args=(None,), key="clear_selection")
 
 with cards_col:
-    width = f" at the final width sigma = {run.model.sigma_final_:.3g}" if run.model is not None else ""
+    width = f" at the final width sigma = {run.final_width:.3g}" if run.final_width is not None else ""
     st.markdown(f"**{len(active)} active kernels of {len(kernels)}**{width}: excess regions first (more data than the "
                 "reference predicts), then deficits, each ranked by delta_t (the drop in t without the kernel). "
                 "Local Z is pre-trial: the kernel was placed using these very points, so only the "
                 "calibrated p-value on *Significance* is an honest measure of the whole detection.")
-    if run.model is not None and len(run.model.sigma_finals_) > 1:
+    if len(run.final_widths) > 1:
         st.caption("Several final widths were fitted; after the null toys these are the regions of the width with the "
                    "smallest p-value (before them, of the middle width).")
     if active.empty:
@@ -95,8 +91,5 @@ st.subheader("Highest-scoring data points")
 st.caption("f(x) is the fitted log-ratio of data to reference density at the point; click a column to sort.")
 top = np.argsort(-data_scores)[:N_TOP_POINTS]
 table = common.points_table(ds, top, data_scores)
-kernel_of = np.full(ds.data.shape[0], -1)
-for row in kernels.itertuples():
-    kernel_of[np.asarray(row.members_data, dtype=int)] = row.kernel
-table.insert(2, "kernel", kernel_of[top])
+table.insert(2, "kernel", kernel_of_rows(kernels, ds.data.shape[0])[top])
 st.dataframe(table, hide_index=True, width="stretch", height=360)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
+from dashboard.calibration_job import CalibrationStatus
 from dashboard.components import figures
 from sparker_core import MultiScaleResult, toys_needed
 
@@ -27,6 +28,12 @@ def _start(n_toys: int, method: str, seed: int) -> None:
         state.flash(str(err))
 
 
+def _job(action: str) -> None:
+    """Pause, resume or stop the run's calibration job."""
+    if run.calibration is not None:
+        getattr(run.calibration, action)()
+
+
 def _submit() -> None:
     s = st.session_state
     _start(int(s["n_toys"]), s["toys_method"], int(s["toys_seed"]))
@@ -40,28 +47,31 @@ with st.form("toys"):
                       "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
     c3.number_input("seed", min_value=0, value=0, step=1, key="toys_seed")
     st.form_submit_button("Run null toys", type="primary", key="run_toys", on_click=_submit,
-                          disabled=run.calibration_status in ("running", "paused"))
+                          disabled=run.calibration_status.active)
 
 b1, b2 = st.columns(2)
-if run.calibration_status == "paused":
-    b1.button("Resume", on_click=run.resume, key="toys_resume")
+if run.calibration_status is CalibrationStatus.PAUSED:
+    b1.button("Resume", on_click=_job, args=("resume",), key="toys_resume")
 else:
-    b1.button("Pause", on_click=run.pause, disabled=run.calibration_status != "running", key="toys_pause")
-b2.button("Stop (keep the toys finished)", on_click=run.stop, disabled=run.calibration_status not in ("running", "paused"), key="toys_stop")
+    b1.button("Pause", on_click=_job, args=("pause",), disabled=run.calibration_status is not CalibrationStatus.RUNNING,
+              key="toys_pause")
+b2.button("Stop (keep the toys finished)", on_click=_job, args=("stop",), disabled=not run.calibration_status.active,
+          key="toys_stop")
 
 
-LIVE = run.calibration_status in ("running", "paused")
+LIVE = run.calibration_status.active
 
 
 @st.fragment(run_every=FRAME_SECONDS if LIVE else None)
 def live() -> None:
-    if LIVE and run.calibration_status not in ("running", "paused"):
+    run.poll_calibration()  # a fragment's rerun skips app.py: take the worker's toys here
+    if LIVE and not run.calibration_status.active:
         st.rerun()  # the worker finished or failed: leave the timed fragment
     if run.error:
         st.error(run.error)
     result = run.result
     if result is None:
-        if run.calibration_status == "running":
+        if run.calibration_status is CalibrationStatus.RUNNING:
             st.progress(0.0, text=f"first batch of null toys running (observed t = {run.t:.2f})")
         else:
             st.info(f"Observed t = {run.t:.2f}. Run the null toys to calibrate it.")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import cache
 from dashboard.components import figures
-from dashboard.components.layout import display_subsample
+from dashboard.components.map_layout import display_subsample
 from dashboard.datasets import describe_sample
 from sparker_core import TEACHING_SAMPLES, SparKer
 

@@ -10,12 +10,15 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import figures
-from dashboard.runner import DEFAULT_PARAMS, Run
+from dashboard.controls import DEFAULT_PARAMS, INITS, SCHEDULES, read_controls, widget_value
+from dashboard.run import Run, TrainingStatus
+from dashboard.training_run import TrainingRun
 from dashboard.views import common
 
 FRAME_SECONDS = 0.3  # the live view redraws this often while training (>= 2 updates per second)
-SCHEDULES = ["geometric", "linear", "constant"]
-INITS = {"excess": "where data outnumber the reference", "random": "random data rows"}
+STATUS_TEXT = {TrainingStatus.TRAINING: "training", TrainingStatus.PAUSED: "paused",
+               TrainingStatus.STOPPED: "stopped early", TrainingStatus.TRAINED: "trained",
+               TrainingStatus.LOADED: "opened from a bundle"}
 
 st.header("Train and watch")
 ds = common.dataset_with_layout()
@@ -24,24 +27,10 @@ if not st.session_state.get("live_image_warm"):  # the live view's point image n
     st.session_state["live_image_warm"] = True
 
 
-def _width(text: str, several: bool = False):
-    """'auto' or a positive number; with ``several``, also numbers separated by commas (one fit per width)."""
-    text = text.strip()
-    if text == "auto":
-        return text
-    parts = [part.strip() for part in text.split(",")] if several else [text]
-    try:
-        values = [float(part) for part in parts]
-    except ValueError:
-        what = "'auto', a number or numbers separated by commas" if several else "'auto' or a number"
-        raise ValueError(f"the kernel width must be {what}; got {text!r}.") from None
-    return values if len(values) > 1 else values[0]
-
-
 def _start() -> None:
     try:
-        params = _read_controls()
-        run = Run.start(state.next_run_id(), state.dataset(), params)
+        params = read_controls(st.session_state)
+        run = TrainingRun(state.next_run_id(), state.dataset(), params)
         run.advance_training(max_snapshots=1)  # validates the parameters: bad values fail here
     except (ValueError, TypeError) as err:
         state.flash(str(err))
@@ -50,37 +39,22 @@ def _start() -> None:
     state.add_run(run)
 
 
-def _read_controls() -> dict:
-    s = st.session_state
-    return {
-        "n_kernels": int(s["ctl_n_kernels"]),
-        "sparsity": float(s["ctl_sparsity"]),
-        "temperature": float(s["ctl_temperature"]),
-        "sigma_init": _width(s["ctl_sigma_init"]),
-        "sigma_final": _width(s["ctl_sigma_final"], several=True),
-        "schedule": s["ctl_schedule"],
-        "max_epochs": int(s["ctl_max_epochs"]),
-        "learning_rate": float(s["ctl_learning_rate"]),
-        "init": s["ctl_init"],
-        "seed": int(s["ctl_seed"]),
-    }
-
-
 def _reset_controls() -> None:
     for key, value in DEFAULT_PARAMS.items():
-        st.session_state[f"ctl_{key}"] = str(value) if key.startswith("sigma") else value
+        st.session_state[f"ctl_{key}"] = widget_value(key, value)
 
 
-def _control(run_method: str) -> None:
+def _control(action: str) -> None:
+    """Pause, resume or stop the active run's training."""
     run = state.active_run()
-    if run is not None:
-        getattr(run, run_method)()
+    if isinstance(run, TrainingRun):
+        getattr(run, action)()
 
 
 def _controls() -> None:
     p = state.params()
     for key, value in p.items():
-        st.session_state.setdefault(f"ctl_{key}", str(value) if key.startswith("sigma") else value)
+        st.session_state.setdefault(f"ctl_{key}", widget_value(key, value))
     st.slider("kernels", 1, 64, key="ctl_n_kernels")
     st.number_input("sparsity (L1 on amplitudes)", min_value=0.0, step=0.001, format="%.4f", key="ctl_sparsity")
     st.number_input("competition temperature", min_value=0.01, step=0.1, key="ctl_temperature")
@@ -104,9 +78,9 @@ with left:
     b1.button("Start", type="primary", on_click=_start, width="stretch", key="start")
     b2.button("Reset", on_click=_reset_controls, width="stretch", key="reset", help="controls back to their defaults (runs are kept)")
     run = state.active_run()
-    busy = run is not None and run.status in ("training", "paused")
+    busy = run is not None and run.status.busy
     b3, b4 = st.columns(2)
-    if run is not None and run.status == "paused":
+    if run is not None and run.status is TrainingStatus.PAUSED:
         b3.button("Resume", on_click=_control, args=("resume",), width="stretch", key="resume")
     else:
         b3.button("Pause", on_click=_control, args=("pause",), disabled=not busy, width="stretch", key="pause")
@@ -126,11 +100,9 @@ def _draw(run: Run | None, index: int | None = None) -> None:
         st.plotly_chart(common.run_map(ds, None, title="press Start to place the kernels"), key="train_map")
         return
     snap = run.snapshots[index if index is not None else -1]
-    status = {"training": "training", "paused": "paused", "stopped": "stopped early",
-              "trained": "trained", "loaded": "opened from a bundle"}[run.status]
-    st.markdown(f"**{run.label}** — {status}, epoch {snap.epoch} of {run.max_epochs}")
+    st.markdown(f"**{run.label}** — {STATUS_TEXT[run.status]}, epoch {snap.epoch} of {run.max_epochs}")
     upto = run.snapshots[: (index + 1) if index is not None else None]
-    if run.status == "training":  # one light chart per frame: the points are one cached image
+    if run.status is TrainingStatus.TRAINING:  # one light chart per frame: the points are one cached image
         live = figures.live_figure(common.run_map(ds, run, index, as_image=True),
                                    figures.curves_figure(upto, run.max_epochs))
         st.plotly_chart(live, key="train_live")
@@ -145,19 +117,19 @@ def _draw(run: Run | None, index: int | None = None) -> None:
 with right:
     run = state.active_run()
     playing = st.session_state.get("replay_playing", False)
-    live = run is not None and (run.status == "training" or playing)
+    live = run is not None and (run.status is TrainingStatus.TRAINING or playing)
 
     @st.fragment(run_every=FRAME_SECONDS if live else None)
     def live_view() -> None:
         run = state.active_run()
-        if run is not None and run.status == "training":
+        if run is not None and run.status is TrainingStatus.TRAINING:
             try:
                 run.advance_training()
             except (ValueError, TypeError) as err:
                 st.error(str(err))
-            if run.status != "training":
+            if run.status is not TrainingStatus.TRAINING:
                 st.rerun()  # leave the timed fragment: the full page shows the finished run
-        if run is None or run.status in ("training", "paused") or len(run.snapshots) < 2:
+        if run is None or run.status.busy or len(run.snapshots) < 2:
             _draw(run)
             return
         key, last = f"replay_{run.run_id}", len(run.snapshots) - 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import compare, datasets
+from dashboard import baseline_runs, datasets
 from sparker_core import (
     MultiScaleResult,
     SparKer,
@@ -542,7 +542,7 @@ def test_a_failed_baseline_shows_as_failed_in_its_cell(monkeypatch):
     def broken(reference, data, n, seed):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(compare, "BASELINES", {"broken baseline": broken})
+    monkeypatch.setattr(baseline_runs, "BASELINES", {"broken baseline": broken})
     at = new_app()
     at.switch_page("views/compare.py").run()
     at.button(key="compare_run").click().run()

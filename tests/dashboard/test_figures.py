@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dashboard.components import figures
-from dashboard.components.layout import display_subsample, interpolate_layout, scattered_kernels, spread
+from dashboard.components.map_layout import display_subsample, interpolate_layout, scattered_kernels, spread
 from sparker_core import Snapshot, SparKer
 
 

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from dashboard import compare
+from dashboard import baseline_runs
 from dashboard.datasets import Dataset, fingerprint, from_pair
-from dashboard.runner import Run
+from dashboard.training_run import TrainingRun
 from sparker_core import EmbeddingPair
 
 
@@ -23,9 +23,9 @@ def small_dataset(seed: int = 0) -> Dataset:
     return from_pair("small", pair, {})
 
 
-def trained(params=None) -> tuple[Run, Dataset]:
+def trained(params=None) -> tuple[TrainingRun, Dataset]:
     ds = small_dataset()
-    run = Run.start(1, ds, {"n_kernels": 3, "max_epochs": 30, "seed": 0, **(params or {})})
+    run = TrainingRun(1, ds, {"n_kernels": 3, "max_epochs": 30, "seed": 0, **(params or {})})
     while run.training:
         run.advance_training(max_snapshots=100)
     return run, ds
@@ -43,7 +43,7 @@ def test_chunks_give_the_same_fit_as_one_call():
 
 def test_pause_resume_and_stop_keep_a_consistent_model():
     ds = small_dataset()
-    run = Run.start(2, ds, {"n_kernels": 3, "max_epochs": 300, "seed": 0})
+    run = TrainingRun(2, ds, {"n_kernels": 3, "max_epochs": 300, "seed": 0})
     run.advance_training(max_snapshots=3)
     run.pause()
     assert run.advance_training() == 0 and run.status == "paused"
@@ -54,11 +54,11 @@ def test_pause_resume_and_stop_keep_a_consistent_model():
     assert run.model.stopped_early_
     with pytest.raises(ValueError, match="trained to completion; this run is stopped"):
         run.start_calibration(10)
-    assert len(run.kernels()) == 3  # a stopped run can still be explained
+    assert len(run.projector.kernels()) == 3  # a stopped run can still be explained
 
 
 def test_bad_parameters_fail_on_the_first_chunk():
-    run = Run.start(3, small_dataset(), {"n_kernels": 0, "max_epochs": 10, "seed": 0})
+    run = TrainingRun(3, small_dataset(), {"n_kernels": 0, "max_epochs": 10, "seed": 0})
     with pytest.raises(ValueError, match="n_kernels"):
         run.advance_training()
     assert run.status == "stopped" and not run.snapshots
@@ -78,7 +78,7 @@ def test_calibration_worker_matches_the_library_and_stop_keeps_finished_toys():
     run.start_calibration(2000, seed=4, batch=2)
     while run.result is None or run.result.n_toys < 2:
         run.wait_calibration(0.05)
-    run.stop()
+    run.calibration.stop()
     kept = run.result
     run.wait_calibration(120)
     assert run.calibration_status == "stopped" and not run.calibrating
@@ -104,7 +104,7 @@ def test_an_unexpected_calibration_error_shows_as_failed_and_is_logged(caplog):
         raise KeyError("scale")
 
     run.model.calibrate_iter = broken
-    with caplog.at_level(logging.ERROR, logger="dashboard.runner"):
+    with caplog.at_level(logging.ERROR, logger="dashboard.calibration_job"):
         run.start_calibration(8, batch=4)
         run.wait_calibration(60)
     assert run.calibration_status == "failed" and not run.calibrating
@@ -120,10 +120,10 @@ def test_an_unexpected_baseline_error_shows_in_its_cell_and_the_rest_run(monkeyp
     def bad_input(reference, data, n, seed):
         raise ValueError("`n_permutations` must be at least 1; got 0.")
 
-    monkeypatch.setattr(compare, "BASELINES", {"broken": broken, "bad input": bad_input})
+    monkeypatch.setattr(baseline_runs, "BASELINES", {"broken": broken, "bad input": bad_input})
     ds = small_dataset()
-    comparison = compare.Comparison(n_toys=5, seed=0)
-    with caplog.at_level(logging.ERROR, logger="dashboard.compare"):
+    comparison = baseline_runs.Comparison(n_toys=5, seed=0)
+    with caplog.at_level(logging.ERROR, logger="dashboard.baseline_runs"):
         comparison.start(ds.reference, ds.data)
         comparison.wait(30)
     assert not comparison.running and comparison.current == ""

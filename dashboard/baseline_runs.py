@@ -15,7 +15,7 @@ from sparker_core import (
     mmd_permutation_test,
 )
 
-from .runner import one_line
+from .calibration_job import one_line
 
 _LOGGER = logging.getLogger(__name__)
 
