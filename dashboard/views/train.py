@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components import figures
-from dashboard.controls import DEFAULT_PARAMS, INITS, SCHEDULES, read_controls, widget_value
+from dashboard.controls import CONTROLS, DEFAULT_PARAMS, read_controls, widget_options, widget_value
 from dashboard.run import Run, TrainingStatus
 from dashboard.training_run import TrainingRun
 from dashboard.views import common
@@ -55,20 +55,9 @@ def _controls() -> None:
     p = state.params()
     for key, value in p.items():
         st.session_state.setdefault(f"ctl_{key}", widget_value(key, value))
-    st.slider("kernels", 1, 64, key="ctl_n_kernels")
-    st.number_input("sparsity (L1 on amplitudes)", min_value=0.0, step=0.001, format="%.4f", key="ctl_sparsity")
-    st.number_input("competition temperature", min_value=0.01, step=0.1, key="ctl_temperature")
-    st.text_input("initial width sigma ('auto' = median distance)", key="ctl_sigma_init")
-    st.text_input("final width sigma", key="ctl_sigma_final",
-                  help="'auto' fits three final widths together (0.45, 0.6 and 0.9 x the median distance) and "
-                       "combines their calibrated p-values; a number fits one width; numbers separated by commas fit those")
-    st.selectbox("schedule", SCHEDULES, key="ctl_schedule")
-    st.number_input("epochs", min_value=1, max_value=5000, step=10, key="ctl_max_epochs")
-    st.number_input("learning rate", min_value=0.0001, step=0.01, format="%.4f", key="ctl_learning_rate")
-    st.selectbox("initial centres", list(INITS), format_func=INITS.get, key="ctl_init",
-                 help="'random' shows the self-organisation from scratch; 'excess' starts the kernels on the data "
-                      "rows that most outnumber the reference among their 10 nearest neighbours")
-    st.number_input("seed", min_value=0, step=1, key="ctl_seed")
+    widgets = {"slider": st.slider, "number": st.number_input, "text": st.text_input, "select": st.selectbox}
+    for control in CONTROLS:
+        widgets[control.widget](control.label, key=f"ctl_{control.name}", **widget_options(control))
 
 
 left, right = st.columns([1, 3])
