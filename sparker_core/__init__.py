@@ -7,8 +7,8 @@ torch, numpy, scipy and pandas (pyarrow, h5py for files); no user-interface impo
 from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test
 from .bundle import ResultBundle, load_bundle, save_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
-from .config import SparKerConfig, sigma_schedule
-from .data import NotFittedError
+from .config import PARAMS, Param, SparKerConfig, default_params, sigma_schedule
+from .exceptions import NotFittedError
 from .loaders import (
     MAX_EXPANDED_BYTES,
     MAX_FILE_BYTES,
@@ -18,10 +18,11 @@ from .loaders import (
     load_embeddings,
     load_pair,
 )
-from .estimator import PreparedProblem, SparKer, Snapshot
+from .estimator import PreparedProblem, SparKer
+from .problem import Problem, build_problem
 from .model import KernelEnsemble
 from .samples import SAMPLES, TEACHING_SAMPLES, sample_inputs
-from .training import BatchSnapshot, StopTraining, train_iter
+from .training import BatchSnapshot, FitState, Snapshot, StopTraining, train_iter
 from .verify import load_bundle_inputs, verify_bundle
 
 __version__ = "0.1.0"
@@ -52,6 +53,12 @@ __all__ = [
     "load_embeddings",
     "load_pair",
     "NotFittedError",
+    "PARAMS",
+    "Param",
+    "default_params",
+    "FitState",
+    "Problem",
+    "build_problem",
     "PreparedProblem",
     "SAMPLES",
     "TEACHING_SAMPLES",

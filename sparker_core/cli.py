@@ -19,8 +19,10 @@ import pandas as pd
 
 from .bundle import load_bundle, save_bundle
 from .calibration import METHODS, check_method_sizes, toys_needed
-from .config import check_choice, check_int
-from .estimator import SparKer, resolve_device
+from ._validation import check_choice, check_int, check_params
+from .config import PARAMS
+from .estimator import SparKer
+from .problem import resolve_device
 from .samples import SAMPLES, sample_inputs
 from .verify import DEFAULT_VERIFY_TOYS, verify_bundle
 
@@ -124,7 +126,7 @@ def _check_run_args(args: argparse.Namespace) -> SparKer:
     check_int("--batch", args.batch, 1)
     check_choice("--method", args.method, METHODS)
     model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device)
-    model._check_params()
+    check_params(PARAMS, model.get_params())
     resolve_device(args.device)
     return model
 

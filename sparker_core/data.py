@@ -6,9 +6,7 @@ import hashlib
 
 import numpy as np
 
-
-class NotFittedError(ValueError, AttributeError):
-    """A method that needs a fitted model was called before ``fit``."""
+from .exceptions import NotFittedError  # noqa: F401  (importable from here too)
 
 
 def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:

@@ -10,6 +10,9 @@ from scipy import special, stats
 
 from .kernels import evaluate, log_kernels, nearest_kernel
 from .loss import np_loss, t_from_loss
+from .problem import Problem
+from .roles import pool_weights
+from .training import FitState
 
 # Members lie within this many sigmas of their nearest centre: the kernel's half-height radius,
 # sqrt(2 ln 2) (k >= 1/2 there), where the kernel carries at least half its amplitude. A wider
@@ -68,31 +71,22 @@ def removal_t(
 
 
 def explain_kernels(
-    pool_aug: torch.Tensor,
-    n_reference: int,
-    reference_weight: torch.Tensor,
-    data_weight: torch.Tensor,
-    centers: torch.Tensor,
-    amplitudes: torch.Tensor,
-    sigma: torch.Tensor,
-    temperature: float,
-    competition: str,
-    active_threshold: float,
-    t_obs: float,
-    centers_input: np.ndarray,
-    n_exemplars: int = 5,
-    member_radius: float = MEMBER_RADIUS,
+    problem: Problem, fit: FitState, scale: int, n_exemplars: int = 5, member_radius: float = MEMBER_RADIUS
 ) -> pd.DataFrame:
-    """One row per kernel, ranked by ``rank_regions``: active excesses, then deficits, then inactive
-    kernels, each by ``delta_t`` (the drop in t when the kernel is silenced).
+    """One row per kernel of scale ``scale`` of the fit, ranked by ``rank_regions``: active excesses,
+    then deficits, then inactive kernels, each by ``delta_t`` (the drop in t when the kernel is silenced).
 
     Members of kernel i are the points whose SoftMax argmax is i (their nearest centre) and that lie
     within ``member_radius * sigma`` of it (default: the half-height radius, where k >= 1/2); points
-    farther from every centre belong to no kernel. pool_aug holds the reference rows first, then the data rows; centers etc. are in
-    working space;
-    ``centers_input`` are the same centres in input space, as reported to the user.
-    Member indices and exemplar indices refer to rows of the data (or reference) as passed to fit.
+    farther from every centre belong to no kernel. Member indices and exemplar indices refer to rows
+    of the data (or reference) as passed to fit; ``center`` is in input space.
     """
+    config, n_reference, pool_aug = problem.config, problem.n_reference, problem.pool_aug
+    temperature, competition, active_threshold = config.temperature, config.competition, config.active_threshold
+    centers, amplitudes, sigma = fit.kernels(problem, scale)
+    snap = fit.histories[scale][-1]
+    t_obs, centers_input = snap.t, snap.centers
+    reference_weight, data_weight = (problem.tensor(w) for w in pool_weights(problem, np.arange(n_reference), problem.data_rows))
     n_kernels = centers.shape[0]
     nearest, z_nearest = nearest_kernel(pool_aug, centers, sigma)
     # a point is a member of its nearest kernel if it lies within member_radius * sigma of it

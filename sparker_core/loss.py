@@ -31,15 +31,18 @@ def role_weights(
     n_data: int,
     reference_weight: np.ndarray | None = None,
     data_weight: np.ndarray | None = None,
+    data_total: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-point (A, B) for the pool [reference rows; data rows], each of shape (n_reference + n_data,).
 
     Without weights, A = N_D / N_R on reference rows and B = 1 on data rows. With per-point weights,
     A = w_ref * sum(w_data) / sum(w_ref) and B = w_data, so the reference is normalised to the data.
+    ``data_total`` replaces sum(w_data) in that ratio (a toy whose pseudo-data size fluctuates keeps
+    the observed normalisation).
     """
     ref_w = np.ones(n_reference) if reference_weight is None else np.asarray(reference_weight, float)
     data_w = np.ones(n_data) if data_weight is None else np.asarray(data_weight, float)
-    scale = data_w.sum() / ref_w.sum()
+    scale = (data_w.sum() if data_total is None else data_total) / ref_w.sum()
     a = np.concatenate([ref_w * scale, np.zeros(n_data)])
     b = np.concatenate([np.zeros(n_reference), data_w])
     return a, b

@@ -1,4 +1,4 @@
-"""Full-batch training of many independent fits at once, observed through snapshots.
+"""Full-batch training of many independent fits at once, observed through snapshots; the observed fit.
 
 ``train_iter`` advances T fits epoch by epoch and yields a frozen ``BatchSnapshot`` every few
 epochs. The fits share the pool of points and differ in their initial centres, widths and loss
@@ -20,6 +20,8 @@ import torch
 from .config import SparKerConfig
 from .kernels import loss_and_grad
 from .loss import t_from_loss
+from .problem import Problem
+from .roles import observed_roles
 
 # Columns (fits * kernels) per block; 256 keeps the (2048, 256) float32 temporaries at 2 MiB.
 BLOCK_COLUMNS = 256
@@ -132,3 +134,92 @@ def train_iter(
                 centers=snap_centers,
                 amplitudes=snap_amplitudes,
             )
+
+
+# --------------------------------------------------------------------------------- the observed fit
+@dataclass(frozen=True)
+class Snapshot:
+    """One fit after ``epoch`` optimiser steps; centres in input space."""
+
+    epoch: int  # optimiser steps taken so far
+    sigma: float  # kernel width at this epoch (working-space units)
+    loss: float  # Neyman-Pearson loss L (without the sparsity penalty)
+    t: float  # test statistic -2 L
+    centers: np.ndarray  # (n_kernels, n_features)
+    amplitudes: np.ndarray  # (n_kernels,)
+
+
+@dataclass(frozen=True)
+class FitState:
+    """The observed fit of every scale after its latest snapshot: what calibration and explain read."""
+
+    histories: tuple[list[Snapshot], ...]  # per scale, every snapshot so far (input space)
+    centers: np.ndarray  # (n_scales, M, d) latest centres in working space
+    t: np.ndarray  # (n_scales,) latest t of every scale
+    epoch: int  # optimiser steps taken so far
+    complete: bool  # trained for max_epochs (not stopped early)
+
+    def kernels(self, problem: Problem, scale: int):
+        """(centers (M, d), amplitudes (M,), sigma ()) of scale ``scale`` as tensors in working space."""
+        snap = self.histories[scale][-1]
+        return problem.tensor(self.centers[scale]), problem.tensor(snap.amplitudes), problem.tensor(snap.sigma)
+
+
+def snapshot_kernels(problem: Problem, snapshot: Snapshot):
+    """(centers (M, d), amplitudes (M,), sigma ()) of a ``Snapshot`` as tensors in working space."""
+    sigma = torch.tensor(snapshot.sigma, dtype=problem.dtype)
+    return problem.tensor((snapshot.centers - problem.mean) / problem.scale), problem.tensor(snapshot.amplitudes), sigma
+
+
+def fit_problem(problem: Problem, every: int = 10) -> Iterator[FitState]:
+    """Train the observed fit of every scale together, yielding the state at epoch 0, every ``every``
+    epochs and after the last one. Roles and initial centres: ``roles.observed_roles``.
+    A non-finite t stops the fit with a ValueError: never a p-value from an undefined statistic."""
+    config, n_scales = problem.config, problem.n_scales
+    a, b, rows = observed_roles(problem, config.n_kernels, config.init, [c.sigma_final for c in problem.configs])
+    columns = lambda w: problem.tensor(np.repeat(w[:, None], n_scales, 1))  # noqa: E731  (N, K)
+    centers = problem.pool_aug[torch.as_tensor(rows, device=problem.device)][:, :, : problem.n_features]  # (K, M, d)
+    histories = tuple([] for _ in range(n_scales))
+    for batch in train_iter(problem.pool_aug, columns(a), columns(b), centers, problem.tensor(problem.sigmas), config, every):
+        if not np.isfinite(batch.t).all():
+            widths = ", ".join(f"{s:.3g}" for s, t in zip(batch.sigma, batch.t) if not np.isfinite(t))
+            raise ValueError(
+                f"the statistic t is not finite at epoch {batch.epoch} (sigma {widths}): the training diverged; "
+                "rescale the inputs, lower `learning_rate` or `amplitude_clip`, or use dtype='float64'."
+            )
+        for j, history in enumerate(histories):
+            history.append(Snapshot(
+                epoch=batch.epoch,
+                sigma=float(batch.sigma[j]),
+                loss=float(batch.loss[j]),
+                t=float(batch.t[j]),
+                centers=batch.centers[j] * problem.scale + problem.mean,
+                amplitudes=batch.amplitudes[j].astype(np.float64),
+            ))
+        yield FitState(histories, batch.centers, batch.t.astype(np.float64), batch.epoch, batch.epoch >= config.max_epochs)
+
+
+def fitted_attributes(problem: Problem, fit: FitState, scale: int) -> dict:
+    """The estimator's fitted attributes (name -> value) with scale ``scale`` shown."""
+    snap = fit.histories[scale][-1]
+    return {
+        "scale_": int(scale),
+        "history_": fit.histories[scale],
+        "t_scales_": fit.t,
+        "scale_snapshots_": tuple(history[-1] for history in fit.histories),  # the last state of every scale
+        "sigma_finals_": np.array([c.sigma_final for c in problem.configs]),
+        "stopped_early_": not fit.complete,
+        "centers_": snap.centers,
+        "amplitudes_": snap.amplitudes,
+        "sigma_": snap.sigma,
+        "t_obs_": snap.t,
+        "loss_": snap.loss,
+        "n_epochs_": snap.epoch,
+        "active_": np.abs(snap.amplitudes) >= problem.config.active_threshold,
+        "sigma_init_": problem.config.sigma_init,
+        "sigma_final_": problem.configs[scale].sigma_final,
+        "n_features_in_": problem.n_features,
+        "reference_mean_": problem.mean,  # working space is (x - reference_mean_) / reference_scale_
+        "reference_scale_": problem.scale,
+        "config_": problem.configs[scale],  # resolved hyper-parameters of the shown scale (SparKerConfig)
+    }

@@ -252,7 +252,7 @@ def test_a_multiscale_fit_calibrates_its_widths_like_configs_and_shows_the_detec
     assert result.per_config[best].pvalue == min(r.pvalue for r in result.per_config)
     assert model.scale_ == best and model.t_obs_ == pytest.approx(result.per_config[best].t_obs)
     assert model.pvalue_ == result.pvalue == result.combined.pvalue  # the combined p, not the best width's
-    assert len(model.history_) == len(model._histories[best]) and model.history_[-1].t == model.t_obs_
+    assert len(model.history_) == len(model.fit_state_.histories[best]) and model.history_[-1].t == model.t_obs_
 
 
 def test_sigma_final_list_errors():

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from .._validation import check_choice, check_count, check_int  # noqa: F401  (check_count re-exported for the baselines)
 from ..calibration import TestResult
-from ..config import check_choice, check_int
 from ..data import check_points, check_same_width
 from ..neighbours import BLOCK_ROWS, blocks, squared_distances  # noqa: F401  (re-exported for the baselines)
 
@@ -25,13 +25,6 @@ def check_pair(reference, data) -> tuple[np.ndarray, np.ndarray]:
     data = check_points(data, "data")
     check_same_width(data, reference)
     return reference, data
-
-
-def check_count(name: str, value, minimum: int = 1) -> None:
-    """An integer >= ``minimum``; the message says "a positive integer" when the minimum is 1."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"`{name}` must be {what}; got {value!r}.")
 
 
 def check_common(seed, batch, dtype) -> None:

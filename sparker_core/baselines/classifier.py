@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from ..calibration import TestResult, make_result
-from ..config import check_choice, check_int
+from .._validation import check_choice, check_int
 from ._common import analytic_result, binomial_log_sf, check_count, check_pair, role_columns
 
 STATISTICS = ("accuracy", "auc")

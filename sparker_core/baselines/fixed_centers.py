@@ -9,9 +9,9 @@ never moved; only the amplitudes a are trained, on the same Neyman-Pearson loss 
 plus an L2 penalty l2 * |a|^2 in the training objective (not in t). The objective is convex in a,
 so it is minimised by Newton's method with a backtracking line search, for a batch of toys at once
 (one (M, M) Hessian per toy; M = n_centers). Toys are SparKer's permutation toys: the roles of the
-pooled points and the centre rows come from ``sparker_core.calibration`` (``_toy_roles``:
-toy i depends on (seed, i) alone), and the kernels from ``sparker_core.kernels`` (the same
-augmented one-GEMM distances).
+pooled points and the centre rows come from ``sparker_core.roles`` (``toy_roles``: toy i depends
+on (seed, i) alone) over the same ``Problem`` as SparKer's (``problem.build_problem``), and the
+kernels from ``sparker_core.kernels`` (the same augmented one-GEMM distances).
 
 Unlike Falkon, the centres are drawn from the data rows of each fit (as SparKer's initial centres
 with ``init="random"``), not from the pooled sample, so they are denser where the data have an
@@ -29,11 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..calibration import TestResult, _Design, _observed_roles, _toy_roles, make_result
-from ..config import auto_sigmas, check_choice, check_int, check_positive
-from ..data import column_stats
-from ..kernels import ROW_CHUNK, augment_pool, pack_kernels
-from ._common import DTYPES, check_count, check_pair
+from .._validation import check_choice, check_count, check_int, check_positive
+from ..calibration import TestResult, make_result
+from ..config import AUTO_SIGMA_FINAL_FRACTION, default_params
+from ..kernels import ROW_CHUNK, pack_kernels
+from ..problem import Problem, build_problem
+from ..roles import NullDesign, null_design, observed_roles, toy_roles
+from ._common import DTYPES, check_pair
 
 # Newton stops for a fit when half its squared Newton decrement, the predicted decrease of the
 # objective, falls below TOLERANCE times N_D (the scale of L), or below the rounding noise of L
@@ -106,13 +108,16 @@ def newton_fit(k: torch.Tensor, ref_w: torch.Tensor, data_w: torch.Tensor, l2: f
 
 
 @dataclass(frozen=True)
-class _Problem:
-    """What every fit of one (reference, data) pair shares: the augmented pool, the width, the roles' rules."""
+class _Setup:
+    """What every fit of one (reference, data) pair shares: SparKer's Problem (its one scale is the
+    width), and the permutation roles' rules."""
 
-    design: _Design
-    pool_aug: torch.Tensor  # (N, d_pad), reference rows first
-    sigma: float
-    dtype: torch.dtype
+    problem: Problem
+    design: NullDesign
+
+    @property
+    def sigma(self) -> float:
+        return self.problem.config.sigma_final
 
 
 def _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -129,35 +134,29 @@ def _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype) -> t
     return reference, data
 
 
-def _prepare(reference: np.ndarray, data: np.ndarray, sigma, seed: int, dtype: str) -> _Problem:
-    mean, _ = column_stats(reference)
-    scale = np.ones_like(mean)
-    torch_dtype = getattr(torch, dtype)
-    pool_aug = augment_pool([reference, data], mean, scale, torch_dtype, torch.device("cpu"))
-    sigma = auto_sigmas(reference, seed, mean, scale)[1] if sigma == "auto" else float(sigma)
-    n_ref, n_data = reference.shape[0], data.shape[0]
-    design = _Design(
-        pool_aug=pool_aug, n_features=mean.shape[0], n_reference=n_ref, n_data=n_data, weight=np.ones(n_ref + n_data),
-        method="permutation", seed=seed, observed_seed=seed, poisson=False, fit_rows=np.arange(n_ref),
-        held_rows=np.arange(0),
-    )
-    return _Problem(design=design, pool_aug=pool_aug, sigma=sigma, dtype=torch_dtype)
+def _prepare(reference: np.ndarray, data: np.ndarray, n_centers: int, sigma, seed: int, dtype: str) -> _Setup:
+    """SparKer's Problem with one constant width ``sigma`` ("auto": AUTO_SIGMA_FINAL_FRACTION x the median
+    pairwise reference distance), random data-row centres, and the permutation design of ``seed``."""
+    params = {**default_params(), "n_kernels": n_centers, "sigma_init": sigma, "sigma_final": sigma,
+              "schedule": "constant", "init": "random", "seed": seed, "dtype": dtype}
+    problem = build_problem(reference, data, params, auto_finals=lambda median: (AUTO_SIGMA_FINAL_FRACTION * median,))
+    return _Setup(problem=problem, design=null_design(problem, "permutation", seed))
 
 
-def _fit_t(problem: _Problem, roles, l2: float, max_iter: int) -> tuple[np.ndarray, int]:
+def _fit_t(setup: _Setup, roles, l2: float, max_iter: int) -> tuple[np.ndarray, int]:
     """t of a batch of fits, one per (A, B, centre rows) triple of ``roles``: (t (T,), fits not converged)."""
-    as_tensor = lambda x: torch.as_tensor(np.stack(x), dtype=problem.dtype)  # noqa: E731
-    ref_w, data_w = as_tensor([r[0] for r in roles]), as_tensor([r[1] for r in roles])  # (T, N)
+    problem = setup.problem
+    ref_w, data_w = problem.tensor(np.stack([r[0] for r in roles])), problem.tensor(np.stack([r[1] for r in roles]))  # (T, N)
     rows = torch.as_tensor(np.stack([r[2][0] for r in roles]))  # (T, M): one start set per role (one width)
-    centers = problem.pool_aug[rows][:, :, : problem.design.n_features]  # (T, M, d)
-    k = _kernel_matrices(problem.pool_aug, centers, problem.sigma)  # (T, N, M)
+    centers = problem.pool_aug[rows][:, :, : problem.n_features]  # (T, M, d)
+    k = _kernel_matrices(problem.pool_aug, centers, setup.sigma)  # (T, N, M)
     _, loss, converged = newton_fit(k, ref_w, data_w, float(l2), int(max_iter))
     return (-2.0 * loss).numpy(), int((~converged).sum())
 
 
-def _observed_t(problem: _Problem, n_centers: int, l2: float, max_iter: int) -> tuple[float, int]:
+def _observed_t(setup: _Setup, n_centers: int, l2: float, max_iter: int) -> tuple[float, int]:
     """t of the observed fit (centres: ``n_centers`` data rows drawn with the seed), and 1 if it did not converge."""
-    t, unconverged = _fit_t(problem, [_observed_roles(problem.design, n_centers)], l2, max_iter)
+    t, unconverged = _fit_t(setup, [observed_roles(setup.problem, n_centers, design=setup.design)], l2, max_iter)
     return float(t[0]), unconverged
 
 
@@ -185,7 +184,7 @@ def fixed_centers_np_statistic(
     a ``RuntimeWarning`` says when the fit did not converge in ``max_iter`` Newton steps.
     """
     reference, data = _validate(reference, data, n_centers, sigma, l2, max_iter, seed, dtype)
-    t_obs, unconverged = _observed_t(_prepare(reference, data, sigma, seed, dtype), n_centers, l2, max_iter)
+    t_obs, unconverged = _observed_t(_prepare(reference, data, n_centers, sigma, seed, dtype), n_centers, l2, max_iter)
     _warn_unconverged("fixed_centers_np_statistic", unconverged, max_iter)
     return t_obs
 
@@ -221,14 +220,14 @@ def fixed_centers_np_test(
     check_count("n_toys", n_toys)
     check_count("batch", batch)
 
-    problem = _prepare(reference, data, sigma, seed, dtype)
-    t_obs, unconverged = _observed_t(problem, n_centers, l2, max_iter)
+    setup = _prepare(reference, data, n_centers, sigma, seed, dtype)
+    t_obs, unconverged = _observed_t(setup, n_centers, l2, max_iter)
     null = []
     for start in range(0, n_toys, batch):
-        roles = [_toy_roles(problem.design, toy, n_centers) for toy in range(start, min(start + batch, n_toys))]
-        t, missed = _fit_t(problem, roles, l2, max_iter)
+        roles = [toy_roles(setup.problem, setup.design, toy, n_centers) for toy in range(start, min(start + batch, n_toys))]
+        t, missed = _fit_t(setup, roles, l2, max_iter)
         null.append(t)
         unconverged += missed
     _warn_unconverged("fixed_centers_np_test", unconverged, max_iter)
-    label = f"n_centers={n_centers}, sigma={problem.sigma:.4g}, l2={l2:g}"
+    label = f"n_centers={n_centers}, sigma={setup.sigma:.4g}, l2={l2:g}"
     return make_result(t_obs, np.concatenate(null), "fixed-centers/permutation", n_toys, label=label)

@@ -20,7 +20,7 @@ import torch
 from scipy import sparse
 
 from ..calibration import TestResult, make_result
-from ..config import check_choice
+from .._validation import check_choice
 from ..neighbours import nearest_neighbours
 from ._common import BLOCK_ROWS, check_common, check_count, check_pair, pooled, role_columns
 
