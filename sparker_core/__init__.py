@@ -1,7 +1,9 @@
 """SparKer: sparse, self-organising ensembles of local Gaussian kernels that detect and locate
 rare statistical anomalies between a reference sample and a data sample.
 
-torch, numpy, scipy and pandas (pyarrow, h5py for files); no user-interface imports.
+Imports torch, numpy, scipy and pandas; pyarrow and h5py read files, tqdm draws the command line's
+progress, scikit-learn is imported by the classifier baseline alone, when it runs. No user-interface
+imports.
 """
 
 from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test

@@ -79,7 +79,15 @@ def explain_kernels(
     Members of kernel i are the points whose SoftMax argmax is i (their nearest centre) and that lie
     within ``member_radius * sigma`` of it (default: the half-height radius, where k >= 1/2); points
     farther from every centre belong to no kernel. Member indices and exemplar indices refer to rows
-    of the data (or reference) as passed to fit; ``center`` is in input space.
+    of the data (or reference) as passed to fit.
+
+    Columns: kernel, kind ("excess", "deficit" or "inactive"), active (|a| >= the threshold and at
+    least one member point), amplitude, sigma, center (input space), n_data (data members, summed
+    weights), n_reference, expected (w_R * reference members), excess (n_data - expected),
+    significance (signed local Z of the exact binomial test of the member split; pre-trial,
+    optimistic), delta_t (t minus t with the kernel silenced, a_i = 0), exemplars_nearest and
+    exemplars_top_score (data row indices: closest to the centre, and highest f, among the members),
+    members_data and members_reference (row indices).
     """
     config, n_reference, pool_aug = problem.config, problem.n_reference, problem.pool_aug
     temperature, competition, active_threshold = config.temperature, config.competition, config.active_threshold
