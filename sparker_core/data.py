@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 
+from ._validation import fail
 from .exceptions import NotFittedError  # noqa: F401  (importable from here too)
 
 
@@ -19,16 +20,13 @@ def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:
     try:
         array = np.asarray(values)
     except (ValueError, TypeError) as err:  # ragged nested sequences
-        raise TypeError(f"`{name}` must be a numeric array; got {type(values).__name__} ({err}).") from None
+        fail(name, "a numeric array", None, TypeError, got=f"{type(values).__name__} ({err})")
     if array.dtype.kind not in "iuf":
-        raise TypeError(f"`{name}` must be a numeric array; got dtype {array.dtype}.")
+        fail(name, "a numeric array", None, TypeError, got=f"dtype {array.dtype}")
     if array.ndim != 2:
-        raise ValueError(
-            f"`{name}` must be a 2-D array of shape (n_samples, n_features); "
-            f"got {array.ndim}-D array of shape {array.shape}."
-        )
+        fail(name, "a 2-D array of shape (n_samples, n_features)", None, got=f"{array.ndim}-D array of shape {array.shape}")
     if array.shape[1] < 1:
-        raise ValueError(f"`{name}` must have at least 1 feature; got shape {array.shape}.")
+        fail(name, "an array with at least 1 feature", None, got=f"shape {array.shape}")
     if array.shape[0] < min_rows:
         raise ValueError(f"`{name}` must have at least {min_rows} rows; got {array.shape[0]}.")
     if array.dtype.kind != "f":
@@ -72,13 +70,11 @@ def check_weights(values, name: str, n_rows: int) -> np.ndarray | None:
         return None
     array = np.asarray(values)
     if array.dtype.kind not in "iuf" or array.shape != (n_rows,):
-        raise ValueError(
-            f"`{name}` must be a numeric array of shape ({n_rows},); "
-            f"got dtype {array.dtype} and shape {array.shape}."
-        )
+        fail(name, f"a numeric array of shape ({n_rows},)", None, got=f"dtype {array.dtype} and shape {array.shape}")
     array = array.astype(np.float64)
     if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
-        raise ValueError(f"`{name}` must be finite and non-negative with a positive sum.")
+        got = f"{int((~np.isfinite(array)).sum())} non-finite and {int((array < 0).sum())} negative entries, sum {array.sum():g}"
+        fail(name, "finite and non-negative with a positive sum", None, got=got)
     return array
 
 
