@@ -40,7 +40,7 @@ def check_int(name: str, value, minimum: int) -> None:
 
 
 def check_count(name: str, value, minimum: int = 1) -> None:
-    """An integer >= ``minimum``, worded "a positive integer" when the minimum is 1 (the baselines' pinned wording)."""
+    """An integer >= ``minimum``, worded "a positive integer" when the minimum is 1, as the baselines' messages read."""
     if not is_int(value) or value < minimum:
         fail(name, "a positive integer" if minimum == 1 else f"an integer >= {minimum}", value)
 

@@ -21,7 +21,7 @@ from .kernels import augment, evaluate
 from .problem import Problem, build_problem, resolve_device  # noqa: F401  (resolve_device: importable from here)
 from .training import FitState, Snapshot, StopTraining, fit_problem, fitted_attributes, snapshot_kernels
 
-PreparedProblem = Problem  # the name the package exported for the prepared problem
+PreparedProblem = Problem  # the same class under the name sparker_core.__all__ also lists
 
 
 class SparKer:

@@ -153,7 +153,7 @@ class Snapshot:
 class FitState:
     """The observed fit of every scale after its latest snapshot: what calibration and explain read."""
 
-    histories: tuple[list[Snapshot], ...]  # per scale, every snapshot so far (input space)
+    histories: tuple[list[Snapshot], ...]  # per scale, every snapshot so far (input space); a running fit appends
     centers: np.ndarray  # (n_scales, M, d) latest centres in working space
     t: np.ndarray  # (n_scales,) latest t of every scale
     epoch: int  # optimiser steps taken so far
