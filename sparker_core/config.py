@@ -23,7 +23,7 @@ INITS = ("excess", "random")
 # compact bump (about 0.2 x median) and a topic cluster of sentence embeddings (0.6-1.0 x median).
 # Fractions of the median, not low percentiles: in high dimension pairwise distances concentrate
 # (for MiniLM sentence embeddings even the 0.1th percentile is 0.7 of the median).
-# Chosen on the tuning half of the evaluation panel (benchmarks/panel, README "Choosing the defaults").
+# Chosen on the tuning half of the evaluation panel (benchmarks/panel; benchmarks/README.md "Defaults: which settings, and why").
 AUTO_SIGMA_INIT_PERCENTILE = 50.0
 AUTO_SIGMA_FINAL_FRACTIONS = (0.45, 0.6, 0.9)
 # The single width of the fixed-centre baseline's sigma="auto" and of "auto" in `configs`.
