@@ -67,6 +67,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Names the tests and other scripts read from this entry point are imported here too (F401).
 from compare.cases import MAX_REALISATIONS, NULL_SEED, Case, cases, groups, realisation_seed  # noqa: E402,F401
 from compare.methods import DEFAULT_METHODS, METHODS, shared_null  # noqa: E402
 from compare.report import (  # noqa: E402,F401

@@ -94,9 +94,9 @@ def test_multi_width_pvalues_combine_each_test_with_the_shared_null():
 
 
 def test_the_registry_holds_each_method_once_under_its_own_name():
+    bench = _bench()  # its import puts benchmarks/ on sys.path, where the compare package is
     from compare.methods import DEFAULT_METHODS, METHODS, REGISTRY, shared_null
 
-    bench = _bench()  # puts benchmarks/ on sys.path through its import
     assert list(REGISTRY) == list(METHODS) and len(set(METHODS)) == len(METHODS)
     assert all(REGISTRY[name].name == name for name in METHODS)
     assert len({id(method) for method in REGISTRY.values()}) == len(REGISTRY)  # no object under two names
@@ -108,9 +108,9 @@ def test_the_registry_holds_each_method_once_under_its_own_name():
 def test_a_row_round_trips_through_the_csv_with_its_types(tmp_path):
     import dataclasses
 
+    bench = _bench()
     from compare.rows import FIELDS, Row, append_csv, read_csv
 
-    bench = _bench()
     case = bench.Case("toy", (0, 5), {})
     rows = bench.fit_rows(case, "test", 5, 3, 5003, "sparker-multi", t=[1.5, 2.25, 0.125], seconds=0.5,
                           calibration="shared null of 20", share=[0.1, float("nan"), 1.0])
@@ -132,9 +132,9 @@ def test_a_row_round_trips_through_the_csv_with_its_types(tmp_path):
 
 
 def test_the_older_csv_layout_is_read_as_one_row_per_width(tmp_path):
+    _bench()
     from compare.rows import read_csv
 
-    _bench()
     path = tmp_path / "old.csv"
     path.write_text("case,kind,n_signal,realisation,seed,method,t,pvalue,calibration,seconds,top_kernel_signal_share,"
                     "t_widths,share_widths\n"
