@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--n-toys", type=int, default=50)
     p_demo.add_argument("--seed", type=int, default=0)
     p_demo.set_defaults(func=demo)
+
+    from .cli_sensitivity import add_parser as add_sensitivity  # the subcommand lives in its own module
+    add_sensitivity(sub)
     return parser
 
 

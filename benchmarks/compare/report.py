@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sparker_core import clopper_pearson, empirical_pvalue
-from sparker_core.calibration import combined_statistics
+from sparker_core.sensitivity import shared_null_test
 
 from .cases import NULL_SEED
 from .methods import REGISTRY, shared_null
@@ -25,7 +25,7 @@ def shared_pvalues(rows: pd.DataFrame) -> pd.DataFrame:
     shared-null methods' tests filled from their case's null rows.
 
     A multi-scale method's test: its per-width t and the null draws' per-width t are combined by
-    ``combined_statistics`` (min p, the test ranked among all of them); t becomes that combined
+    ``sensitivity.shared_null_test`` (min p, the test ranked among all of them); t becomes that combined
     statistic, and the top-kernel share is the one of the width with the smallest p (the narrowest on
     ties). Its null rows keep the narrowest width's t."""
     fits = rows[rows.scale == 0].copy()
@@ -37,15 +37,15 @@ def shared_pvalues(rows: pd.DataFrame) -> pd.DataFrame:
         mine = rows[rows.method == m]
         if n_widths(mine) == 1:
             null = fits.loc[null_rows, "t"].to_numpy()
-            fits.loc[tests, "pvalue"] = [empirical_pvalue(t, null) for t in fits.loc[tests, "t"]]
+            fits.loc[tests, "pvalue"] = [shared_null_test(t, null)[1] for t in fits.loc[tests, "t"]]
             continue
         t_all, share_all = width_matrix(mine), width_matrix(mine, "top_kernel_signal_share")
         kinds = fits.loc[fits.method == m, "kind"].to_numpy()
         null = t_all[kinds == "null"].T  # (widths, n_null)
         for i, t, shares in zip(fits.index[tests], t_all[kinds == "test"], share_all[kinds == "test"]):
-            stat, stat_null = combined_statistics(t, null, "minp")
+            stat, pvalue = shared_null_test(t, null.T)
             best = int(np.argmin([empirical_pvalue(t[j], null[j]) for j in range(t.size)]))
-            fits.loc[i, ["t", "pvalue", "top_kernel_signal_share"]] = stat, empirical_pvalue(stat, stat_null), shares[best]
+            fits.loc[i, ["t", "pvalue", "top_kernel_signal_share"]] = stat, pvalue, shares[best]
     return fits
 
 
