@@ -42,6 +42,7 @@ pages = [
     st.Page(VIEWS / "significance.py", title="Significance", url_path="significance"),
     st.Page(VIEWS / "regions.py", title="Regions", url_path="regions"),
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
+    st.Page(VIEWS / "sensitivity.py", title="Sensitivity", url_path="sensitivity"),
     st.Page(VIEWS / "teach.py", title="Teach", url_path="teach"),
     st.Page(VIEWS / "export.py", title="Export", url_path="export"),
 ]
