@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +35,7 @@ import torch
 from ._validation import check_choice, check_int
 from .config import SparKerConfig, auto_sigmas, distance_percentiles, sigma_schedule
 from .exceptions import NotFittedError
+from .executors import resolve_executor  # imports ray only when a Ray executor runs
 from .problem import Problem
 from .roles import HELD_OUT_FACTOR, METHODS, NullDesign, check_method_sizes, null_design, observed_roles, toy_roles
 from .significance import (
@@ -49,6 +51,7 @@ from .significance import (
     make_result,
     toys_needed,
 )
+from .threads import adaptive_iterator
 from .training import FitState, train_iter
 
 __all__ = [  # the calibration's own functions, and the significance names callers import from here
@@ -153,6 +156,7 @@ def check_calibration(fit: FitState | None, problem: Problem | None, n_toys, met
 
 
 # --------------------------------------------------------------------------------- driver
+@adaptive_iterator
 def calibrate_iter(
     problem: Problem,
     fit: FitState,
@@ -164,6 +168,7 @@ def calibrate_iter(
     configs: Sequence[dict] | None = None,
     combine: str = "minp",
     scale: int = 0,
+    executor="local",
 ) -> Iterator[TestResult | MultiScaleResult]:
     """Train the toys ``batch`` at a time; after each batch yield the result so far.
 
@@ -171,9 +176,12 @@ def calibrate_iter(
     the fitted scales (a ``TestResult`` for one, a ``MultiScaleResult`` for several); ``configs``
     (dicts overriding ``sigma_final`` and/or ``n_kernels`` of fitted scale ``scale``) give
     ``MultiScaleResult``s. Memory is O(batch * n_points * n_kernels) beyond the pool itself.
-    Results do not depend on ``batch``: toy i's randomness comes from (seed, i) alone.
+    Results do not depend on ``batch``: toy i's randomness comes from (seed, i) alone. executor: where
+    the batches run, "local", "ray" or an executor object (``sparker_core.executors``); the null is
+    the same wherever they run.
     """
     check_calibration(fit, problem, n_toys, method, batch, seed, combine)
+    executor = resolve_executor(executor, problem.device)
     scales = _resolve_scales(problem, scale, configs)
     design = null_design(problem, method, seed, poisson)
 
@@ -182,15 +190,16 @@ def calibrate_iter(
     if not np.isfinite(t_obs).all():
         raise ValueError("the observed statistic t is not finite; no p-value is reported: rescale the inputs or use dtype='float64'.")
     null = np.zeros((len(scales), 0))
-    for start in range(0, n_toys, batch):
-        toys = range(start, min(start + batch, n_toys))
-        done = _toys_t(problem, design, scales, toys)
-        if not np.isfinite(done).all():  # an undefined toy would count as never >= t_obs: refuse, never a p-value
-            toy = toys[int(np.nonzero(~np.isfinite(done).all(axis=0))[0][0])]
-            raise ValueError(f"the statistic t of toy {toy} is not finite (its training diverged); no p-value is reported: "
-                             "rescale the inputs or use dtype='float64'.")
-        null = np.concatenate([null, done], axis=1)
-        yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
+    blocks = [range(start, min(start + batch, n_toys)) for start in range(0, n_toys, batch)]
+    # the toy loop: the executor trains each block (here or on Ray) and hands them back in order
+    with closing(executor.map_blocks(_toys_t, (problem, design, scales), blocks)) as results:
+        for toys, done in zip(blocks, results):
+            if not np.isfinite(done).all():  # an undefined toy would count as never >= t_obs: refuse, never a p-value
+                toy = toys[int(np.nonzero(~np.isfinite(done).all(axis=0))[0][0])]
+                raise ValueError(f"the statistic t of toy {toy} is not finite (its training diverged); no p-value is reported: "
+                                 "rescale the inputs or use dtype='float64'.")
+            null = np.concatenate([null, done], axis=1)
+            yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
 
 
 def _observed(problem: Problem, fit: FitState, design: NullDesign, scales: list[_Scale], own_fit: bool) -> np.ndarray:

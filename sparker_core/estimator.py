@@ -110,18 +110,21 @@ class SparKer:
             iterator.close()
         return self
 
-    def calibrate_iter(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
+    def calibrate_iter(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp",
+                       executor="local"):
         """Run null toys ``batch`` at a time, yielding the result so far after each batch (``calibrate``
         documents the arguments). Stopping early keeps the toys finished so far: ``result_`` holds their
         honest p-value (``result_.complete`` is False). Memory is O(batch * n_points * n_kernels)."""
         problem, fit = getattr(self, "problem_", None), getattr(self, "fit_state_", None)
-        for result in calibrate_iter(problem, fit, n_toys, method, batch, seed, poisson, configs, combine, getattr(self, "scale_", 0)):
+        scale = getattr(self, "scale_", 0)
+        for result in calibrate_iter(problem, fit, n_toys, method, batch, seed, poisson, configs, combine, scale, executor):
             self.result_, self.pvalue_ = result, result.pvalue  # the combined p-value of a multi-scale result
             yield result
         if configs is None and isinstance(result, MultiScaleResult) and result.complete:
             self.show_scale(result.scale)  # the scale that detected
 
-    def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp"):
+    def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp",
+                  executor="local"):
         """Calibrated significance of the fit: a ``TestResult``, or a ``MultiScaleResult`` for several widths.
 
         n_toys: pseudo-experiments; method: "permutation" (default) or "reference"; batch: toys
@@ -129,10 +132,11 @@ class SparKer:
         seed: randomness of the toys; poisson: fluctuate the pseudo-data size (reference method);
         configs: list of dicts overriding the shown scale's ``sigma_final`` (a number, 'auto' or
         'pNN') and/or ``n_kernels``, calibrated on the same toys and combined by ``combine`` ("minp"
-        or "fisher"). See ``sparker_core.calibration`` for the null constructions.
+        or "fisher"); executor: "local", "ray" (blocks of ``batch`` toys as Ray tasks) or an executor
+        (``sparker_core.executors``), the same null wherever. ``sparker_core.calibration`` has the nulls.
         """
         result = None
-        for result in self.calibrate_iter(n_toys, method, batch, seed, poisson, configs, combine):
+        for result in self.calibrate_iter(n_toys, method, batch, seed, poisson, configs, combine, executor):
             pass
         return result
 
