@@ -131,10 +131,22 @@ def _check_run_args(args: argparse.Namespace) -> SparKer:
     return model
 
 
+def _executor(ray_address: str | None):
+    """Where the toys run: this process, or a Ray cluster joined now, so a bad address fails before the fit."""
+    if ray_address is None:
+        return "local"
+    from .executors import RayExecutor
+
+    executor = RayExecutor(address=ray_address or None)
+    executor.connect()
+    return executor
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     model = _check_run_args(args)
+    executor = _executor(args.ray)
     if args.out is None:  # a fresh folder named after the input and the time
         stem = args.sample or Path(args.reference or "run").stem
         args.out = f"sparker-runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -156,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     result = None
     try:
         with tqdm(total=args.n_toys, desc="null toys", unit="toy", file=sys.stderr, disable=args.quiet) as bar:
-            for result in model.calibrate_iter(n_toys=args.n_toys, method=args.method, batch=args.batch, seed=args.seed):
+            for result in model.calibrate_iter(n_toys=args.n_toys, method=args.method, batch=args.batch, seed=args.seed,
+                                               executor=executor):
                 bar.update(result.n_toys - bar.n)
     except KeyboardInterrupt:
         if result is None:
@@ -262,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--batch", type=int, default=32, help="toys trained together (memory ~ batch)")
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p_run.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run the null toys as Ray tasks, --batch toys each: on the cluster at ADDRESS, "
+                            "else at RAY_ADDRESS, else on a new local cluster")
     p_run.add_argument("--out", help="folder for the result bundle (must not exist or be empty; "
                                      "default sparker-runs/NAME-TIME)")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
