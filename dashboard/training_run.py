@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sparker_core import MultiScaleResult, SparKer, TestResult
+from sparker_core.executors import RayExecutor
 
 from .calibration_job import CALIBRATION_BATCH, CalibrationJob, CalibrationStatus
 from .datasets import Dataset
@@ -80,16 +81,22 @@ class TrainingRun(Run):
 
     # ------------------------------------------------------------------------ significance
     def start_calibration(self, n_toys: int, method: str = "permutation", seed: int = 0,
-                          batch: int = CALIBRATION_BATCH) -> None:
+                          batch: int = CALIBRATION_BATCH, ray_address: str | None = None) -> None:
         """Begin the null toys in a worker, ``batch`` toys at a time; the pages see them once drained
         (``poll_calibration``). Bad arguments (the library's ``ValueError``, raised by the first
-        batch) end the job at once with ``error`` set and no result."""
+        batch) end the job at once with ``error`` set and no result. ``ray_address`` (a string, empty
+        for RAY_ADDRESS or a local cluster) runs the toys on Ray; it is joined here, so a bad
+        address raises ``ValueError`` at once."""
         if self.status is not TrainingStatus.TRAINED:
             raise ValueError(f"calibration needs a fit trained to completion; this run is {self.status}.")
         self.poll_calibration()
         if self.calibration is not None and self.calibration.status.active:
             raise ValueError("null toys are already running for this run; stop them first.")
-        iterator = self.model.calibrate_iter(n_toys=n_toys, method=method, batch=batch, seed=seed)
+        executor = "local"
+        if ray_address is not None:
+            executor = RayExecutor(address=ray_address.strip() or None)
+            executor.connect()
+        iterator = self.model.calibrate_iter(n_toys=n_toys, method=method, batch=batch, seed=seed, executor=executor)
         self.calibration = CalibrationJob.start(iterator, n_toys, seed, f"run {self.run_id}")
 
     def poll_calibration(self) -> None:

@@ -11,6 +11,7 @@ from dashboard.components import figures
 from sparker_core import MultiScaleResult, toys_needed
 
 FRAME_SECONDS = 0.3
+WHERE = ("this machine", "Ray cluster")
 
 st.header("Significance")
 st.caption("Each null toy refits SparKer, with the same epochs and the same t rule, on a pseudo-experiment without "
@@ -21,9 +22,9 @@ if run is None:
     st.stop()
 
 
-def _start(n_toys: int, method: str, seed: int) -> None:
+def _start(n_toys: int, method: str, seed: int, ray_address: str | None) -> None:
     try:
-        run.start_calibration(n_toys, method, seed)
+        run.start_calibration(n_toys, method, seed, ray_address=ray_address)
     except (ValueError, TypeError) as err:
         state.flash(str(err))
 
@@ -36,7 +37,8 @@ def _job(action: str) -> None:
 
 def _submit() -> None:
     s = st.session_state
-    _start(int(s["n_toys"]), s["toys_method"], int(s["toys_seed"]))
+    on_ray = s["toys_where"] == WHERE[1]
+    _start(int(s["n_toys"]), s["toys_method"], int(s["toys_seed"]), s["toys_ray_address"] if on_ray else None)
 
 
 with st.form("toys"):
@@ -46,6 +48,11 @@ with st.form("toys"):
                  help="permutation: reassign reference/data roles at random (exact under exchangeability); "
                       "reference: pseudo-data from held-out reference rows (needs N_R >= 4 N_D)")
     c3.number_input("seed", min_value=0, value=0, step=1, key="toys_seed")
+    w1, w2 = st.columns([1, 2])
+    w1.radio("where to run the toys", WHERE, key="toys_where", horizontal=True,
+             help="the same toys and the same p either way; a Ray cluster trains several blocks of toys at once")
+    w2.text_input("Ray address", key="toys_ray_address", placeholder="empty: RAY_ADDRESS, else a new local cluster",
+                  help="used with 'Ray cluster': 'host:6379' on a cluster node, or 'ray://host:10001'")
     st.form_submit_button("Run null toys", type="primary", key="run_toys", on_click=_submit,
                           disabled=run.calibration_status.active)
 
