@@ -10,18 +10,25 @@ process's own CPU time; elsewhere the 1-minute load average), and re-chosen betw
 The results do not depend on the number of threads (tests/test_threads.py checks it), so a run
 stays reproducible. ``SPARKER_THREADS=fixed`` leaves torch's setting alone; the number of threads
 set before the run (``torch.set_num_threads``, ``OMP_NUM_THREADS``) is the upper limit.
+``adaptive_iterator`` applies the policy to a generator of work (the fit, the calibration): the
+threads are chosen before each step and every ``ADJUST_EPOCHS`` epochs inside one (``adjust``), and
+torch's setting is back whenever the caller holds the generator's item.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 
 FIRST_SAMPLE_SECONDS = 0.05  # the window of the first measurement, before any work of ours
+ADJUST_EPOCHS = 20  # a long step re-chooses its threads this often (reading /proc/stat takes microseconds)
+_running = threading.local()  # the policy of the step this thread is running, if any
 
 
 def _cpus() -> list[int]:
@@ -107,3 +114,46 @@ class _Policy:
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         return threads
+
+
+def adjust() -> None:
+    """Re-choose the threads of the step this thread is running (nothing outside ``adaptive_iterator``)."""
+    policy = getattr(_running, "policy", None)
+    if policy is not None:
+        policy.adjust()
+
+
+def adaptive(iterator: Iterator) -> Iterator:
+    """Yield ``iterator``'s items, running each step with the threads the load allows (``adaptive_threads``)."""
+    if os.environ.get("SPARKER_THREADS", "auto").lower() == "fixed":
+        yield from iterator
+        return
+    limit, policy = torch.get_num_threads(), None
+    try:
+        while True:
+            if policy is None:
+                policy = _Policy(limit)
+            else:
+                policy.adjust()
+            outer, _running.policy = getattr(_running, "policy", None), policy
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                _running.policy = outer
+                if torch.get_num_threads() != limit:
+                    torch.set_num_threads(limit)
+            yield item
+    finally:
+        iterator.close()
+
+
+def adaptive_iterator(function: Callable[..., Iterator]) -> Callable[..., Iterator]:
+    """Decorate a generator function so that its work runs under ``adaptive``."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return adaptive(function(*args, **kwargs))
+
+    return wrapper

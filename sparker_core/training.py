@@ -22,6 +22,7 @@ from .kernels import loss_and_grad
 from .loss import t_from_loss
 from .problem import Problem
 from .roles import observed_roles
+from .threads import ADJUST_EPOCHS, adaptive_iterator, adjust
 
 # Columns (fits * kernels) per block; 256 keeps the (2048, 256) float32 temporaries at 2 MiB.
 BLOCK_COLUMNS = 256
@@ -95,6 +96,8 @@ def train_iter(
     center_scale = config.center_learning_rate / math.sqrt(d)
     blocks = [slice(s, min(s + block, n_fits)) for s in range(0, n_fits, block)]
     for epoch in range(last + 1):
+        if epoch % ADJUST_EPOCHS == 0 and epoch > 0:
+            adjust()  # threads from the load, when run under threads.adaptive_iterator
         sigma = sigmas[epoch]
         final = epoch == last
         snapshot_now = final or (every is not None and epoch % every == 0)
@@ -171,10 +174,12 @@ def snapshot_kernels(problem: Problem, snapshot: Snapshot):
     return problem.tensor((snapshot.centers - problem.mean) / problem.scale), problem.tensor(snapshot.amplitudes), sigma
 
 
+@adaptive_iterator
 def fit_problem(problem: Problem, every: int = 10) -> Iterator[FitState]:
     """Train the observed fit of every scale together, yielding the state at epoch 0, every ``every``
     epochs and after the last one. Roles and initial centres: ``roles.observed_roles``.
-    A non-finite t stops the fit with a ValueError: never a p-value from an undefined statistic."""
+    A non-finite t stops the fit with a ValueError: never a p-value from an undefined statistic.
+    Torch's threads follow the machine's load while it trains (``threads.adaptive``)."""
     config, n_scales = problem.config, problem.n_scales
     a, b, rows = observed_roles(problem, config.n_kernels, config.init, [c.sigma_final for c in problem.configs])
     columns = lambda w: problem.tensor(np.repeat(w[:, None], n_scales, 1))  # noqa: E731  (N, K)
