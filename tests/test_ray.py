@@ -189,3 +189,31 @@ def test_dashboard_run_calibrates_on_ray_like_the_local_run():
         assert run.calibration_status == "done", run.error
         nulls.append(run.result.null_distribution)
     np.testing.assert_array_equal(nulls[1], nulls[0])
+
+
+def test_significance_page_runs_the_toys_on_the_ray_cluster():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=180).run()
+    at.selectbox(key="sample_name").set_value("bump")
+    at.button(key="load_sample").click().run()
+    at.switch_page("views/train.py").run()
+    at.slider(key="ctl_n_kernels").set_value(3)
+    at.number_input(key="ctl_max_epochs").set_value(20)
+    at.button(key="start").click().run()
+    run = next(iter(at.session_state["runs"].values()))
+    deadline = time.monotonic() + 120
+    while run.status != "trained" and time.monotonic() < deadline:
+        at.run()
+    at.switch_page("views/significance.py").run()
+    at.number_input(key="n_toys").set_value(8)
+    at.radio(key="toys_where").set_value("Ray cluster")
+    at.button(key="run_toys").click().run()
+    run.wait_calibration(120)
+    at.run()
+    assert not [e.value for e in at.error] and run.calibration_status == "done"
+    assert "8 of 8 toys (done)" in at.get("progress")[0].proto.text
+    local = run.model.calibrate(n_toys=8, batch=8, seed=0)  # the page's seed; the null does not depend on batch
+    np.testing.assert_array_equal(run.result.null_distribution, local.null_distribution)
