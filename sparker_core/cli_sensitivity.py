@@ -21,22 +21,29 @@ from .samples import SAMPLES
 from .sensitivity import LEVELS, METHODS, estimate_cost, plan_sensitivity, sensitivity_iter, split_kind
 
 
+# the inputs, as `sparker run` reads them (its --label-column is --split-column here), and the kind
+INPUT_OPTIONS = (
+    ("--reference", "reference embeddings (any format `sparker run` reads)"),
+    ("--data", "data embeddings; their size is the pseudo-data's (default --n-data)"),
+    ("--split-column", "column of the --reference file saying reference or data"),
+    ("--reference-value", "--split-column value of reference rows"),
+    ("--data-value", "--split-column value of data rows"),
+    ("--key", "array / dataset / tensor name inside .npz, .h5 or .pt files"),
+    ("--features", "comma-separated columns of a table that form the vectors"),
+    ("--ignore", "comma-separated columns of a table to leave out of the vectors"),
+    ("--sample", f"a bundled sample instead of files: {', '.join(SAMPLES)}"),
+    ("--candidates", "a file of candidate rows (the kind of anomaly)"),
+    ("--candidate-rows", "comma-separated data row indices forming the kind"),
+    ("--label-column", "metadata column whose --label-value marks the kind"),
+    ("--label-value", "value of --label-column marking the kind (compared as text)"),
+)
+
+
 def add_parser(sub) -> None:
     """The ``sensitivity`` subcommand on the ``sparker`` parser's subparsers."""
     p = sub.add_parser("sensitivity", help="power curve: would the test have found k anomalies of this kind?")
-    p.add_argument("--reference", help="reference embeddings (any format `sparker run` reads)")
-    p.add_argument("--data", help="data embeddings; their size is the pseudo-data's (default --n-data)")
-    p.add_argument("--split-column", help="column of the --reference file saying reference or data")
-    p.add_argument("--reference-value", help="--split-column value of reference rows")
-    p.add_argument("--data-value", help="--split-column value of data rows")
-    p.add_argument("--key", help="array / dataset / tensor name inside .npz, .h5 or .pt files")
-    p.add_argument("--features", help="comma-separated columns of a table that form the vectors")
-    p.add_argument("--ignore", help="comma-separated columns of a table to leave out of the vectors")
-    p.add_argument("--sample", help=f"a bundled sample instead of files: {', '.join(SAMPLES)}")
-    p.add_argument("--candidates", help="a file of candidate rows (the kind of anomaly)")
-    p.add_argument("--candidate-rows", help="comma-separated data row indices forming the kind")
-    p.add_argument("--label-column", help="metadata column whose --label-value marks the kind")
-    p.add_argument("--label-value", help="value of --label-column marking the kind (compared as text)")
+    for flag, text in INPUT_OPTIONS:
+        p.add_argument(flag, help=text)
     p.add_argument("--counts", default="5,10,20,40", help="comma-separated candidate rows injected (default 5,10,20,40)")
     p.add_argument("--experiments", type=int, default=20, help="pseudo-experiments per count")
     p.add_argument("--null", type=int, help="no-injection fits in the shared null (default: twice --experiments)")
@@ -45,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="level of each test")
     p.add_argument("--no-mmd", action="store_true", help="SparKer only, without the MMD baseline's curve")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the fits as Ray tasks: on the cluster at ADDRESS, else at RAY_ADDRESS, else on a new local one")
     p.set_defaults(func=sensitivity_command)
 
 
@@ -114,6 +123,8 @@ def _row(k: int, tables: dict) -> str:
 
 
 def sensitivity_command(args: argparse.Namespace) -> int:
+    from .cli import _executor
+
     counts = _ints("--counts", args.counts)
     reference, data, reference_meta, data_meta = _load_inputs(args)
     background, candidates = _kind(args, reference, data, reference_meta, data_meta)
@@ -125,13 +136,14 @@ def sensitivity_command(args: argparse.Namespace) -> int:
                             methods, args.alpha, args.seed)
     print(f"background {len(plan.background)} rows, {len(plan.candidates)} candidate rows of the kind; each "
           f"pseudo-experiment: {plan.n_reference} reference rows, {plan.n_data} data rows of which k are candidates")
+    executor = _executor(args.ray)
     cost = estimate_cost(plan)
     print(f"cost: {cost.describe()} ({plan.n_null} null fits + {len(plan.counts)} counts x {plan.n_experiments} "
           "pseudo-experiments)", flush=True)
     print(f"\n{'count':>6}  " + "  ".join(f"{m + ' power [95% CI] (rejected)':<32}" for m in methods))
     curve, printed = None, set()
     try:
-        for curve in sensitivity_iter(plan):
+        for curve in sensitivity_iter(plan, executor):
             tables = {m: curve.power(m) for m in methods}
             first = tables[methods[0]]
             for k in first["count"][first.n_done == plan.n_experiments]:

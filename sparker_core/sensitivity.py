@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,8 @@ from ._validation import check_int, fail, in_range, is_int
 from .baselines import mmd_permutation_test
 from .data import check_points, check_same_width
 from .estimator import SparKer
+from .executors import resolve_executor  # imports ray only when a Ray executor runs
+from .problem import resolve_device
 from .significance import clopper_pearson, combined_statistics, empirical_pvalue
 
 METHODS = ("sparker", "mmd")
@@ -264,28 +267,43 @@ def _curve(plan: SensitivityPlan, null: dict, tests: dict, start: float) -> Sens
                             len(null[plan.methods[0]]), pvalues, time.perf_counter() - start)
 
 
-def sensitivity_iter(plan: SensitivityPlan) -> Iterator[SensitivityCurve]:
+def _unit_statistics(plan: SensitivityPlan, unit: tuple) -> dict[str, list[float]]:
+    """One fit unit, as an executor runs it (a module-level function, so Ray can ship it)."""
+    return plan.statistics(unit)
+
+
+def sensitivity_iter(plan: SensitivityPlan, executor="local") -> Iterator[SensitivityCurve]:
     """Run the plan's fits (``SensitivityPlan.units``); after each yield the curve so far.
 
-    Closing the generator stops the run after the fit in progress. The curve's p-values exist once
-    the shared null is complete, so the null fits yield curves without p-values (their progress
-    is ``null_done``). Results depend on ``plan.seed`` alone, not on when the run is stopped.
+    Closing the generator stops the run after the fit in progress (a Ray executor cancels the fits
+    it has queued). The curve's p-values exist once the shared null is complete, so the null fits
+    yield curves without p-values (their progress is ``null_done``). executor: where the fits run,
+    "local", "ray" or an executor object (``sparker_core.executors``); each unit's draw and fit
+    depend on (``plan.seed``, unit) alone, so the curve is the same wherever they run and however
+    early the run is stopped.
     """
+    runner = resolve_executor(executor, resolve_device(plan.options.get("device", "cpu")))
+    return _run(plan, runner)
+
+
+def _run(plan: SensitivityPlan, runner) -> Iterator[SensitivityCurve]:
     start = time.perf_counter()
     null = {m: [] for m in plan.methods}
     tests = {m: {} for m in plan.methods}
-    for unit in plan.units():
-        for m, t in plan.statistics(unit).items():
-            if unit[0] == "null":
-                null[m].append(t)
-            else:
-                tests[m][unit] = t
-        yield _curve(plan, null, tests, start)
+    units = plan.units()
+    with closing(runner.map_blocks(_unit_statistics, (plan,), units)) as results:
+        for unit, statistics in zip(units, results):
+            for m, t in statistics.items():
+                if unit[0] == "null":
+                    null[m].append(t)
+                else:
+                    tests[m][unit] = t
+            yield _curve(plan, null, tests, start)
 
 
-def sensitivity(plan: SensitivityPlan) -> SensitivityCurve:
+def sensitivity(plan: SensitivityPlan, executor="local") -> SensitivityCurve:
     """The complete curve: ``sensitivity_iter`` drained."""
     curve = None
-    for curve in sensitivity_iter(plan):
+    for curve in sensitivity_iter(plan, executor):
         pass
     return curve

@@ -183,3 +183,35 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
     code = main(["sensitivity", "--reference", str(tmp_path / "reference.npy"), *arguments])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+class RecordingExecutor:
+    """An executor object: runs the blocks here and records which ones it was given and whether it was closed."""
+
+    def __init__(self):
+        self.blocks, self.closed = [], False
+
+    def map_blocks(self, function, shared, blocks):
+        self.blocks = list(blocks)
+        try:
+            for block in blocks:
+                yield function(*shared, block)
+        finally:
+            self.closed = True
+
+
+def test_an_executor_runs_every_fit_and_is_closed_on_stop():
+    background, candidates = gaussian_kind()
+    plan = plan_sensitivity(background, candidates, [20], n_data=100, n_reference=700, n_experiments=2,
+                            n_null=19, methods=["mmd"])
+    executor = RecordingExecutor()
+    curve = sensitivity(plan, executor)
+    assert executor.blocks == plan.units() and executor.closed
+    np.testing.assert_array_equal(curve.pvalues["mmd"], sensitivity(plan).pvalues["mmd"])
+    executor = RecordingExecutor()
+    stream = sensitivity_iter(plan, executor)
+    next(stream)
+    stream.close()
+    assert executor.closed
+    with pytest.raises(ValueError, match=r"`executor` must be one of 'local', 'ray' or an executor object"):
+        sensitivity_iter(plan, "cluster")
