@@ -42,9 +42,9 @@ from .calibration import COMBINES, METHODS, MultiScaleResult, TestResult, combin
 from .data import sha256_file
 from .estimator import Snapshot
 # FILES, check_files and check_folder are imported from here by verify.py, the CLI and the tests
-from .manifest import FILES, FORMAT, FORMAT_VERSION, check_files, check_folder, jsonable, read_manifest
+from .manifest import FILES, FORMAT, FORMAT_VERSION, check_files, check_folder, jsonable, read_manifest, record_inputs
 
-__all__ = ["FILES", "HonestZ", "ResultBundle", "check_files", "check_folder", "format_zscore", "load_bundle",
+__all__ = ["FILES", "ResultBundle", "check_files", "check_folder", "format_zscore", "load_bundle",
            "save_bundle", "sha256_file"]
 
 _OWN_COLUMNS = ("split", "row", "score", "kernel")
@@ -68,25 +68,6 @@ def format_zscore(z: float, spec: str = ".2f", bound: float | None = None) -> st
     if bound is not None and math.isfinite(bound):
         return f"below {bound:.2f} at 95% (p = 1: every toy at or above t_obs)"
     return f"below {stats.norm.isf(1 - 2**-53):.1f} (p ~ 1)"
-
-
-class HonestZ(float):
-    """A float Z whose ``format`` is ``format_zscore`` with its ``bound``; arithmetic is a float's.
-
-    ``load_bundle`` puts the manifest's Z values in this form because ``cli.print_summary`` formats
-    ``manifest["result"]["zscore"]`` itself; the manifest file holds plain numbers.
-    """
-
-    def __new__(cls, value, bound: float | None = None):
-        z = super().__new__(cls, value)
-        z.bound = bound
-        return z
-
-    def __format__(self, spec: str) -> str:
-        return format_zscore(self, spec, self.bound)
-
-    def __str__(self) -> str:
-        return format(self, "")
 
 
 def _points_table(model, kernels: pd.DataFrame, reference_meta, data_meta, reference, data) -> pd.DataFrame:
@@ -124,11 +105,14 @@ def save_bundle(
     reference_metadata: pd.DataFrame | None = None,
     data_metadata: pd.DataFrame | None = None,
     extra: dict | None = None,
+    poisson: bool = False,
 ) -> Path:
     """Write a bundle folder at ``path`` (which must not exist or be empty); returns the path.
 
-    ``inputs`` describes how the inputs were loaded (paths, sha256, label split), so that
-    ``verify_bundle`` can reload them. The folder is written under a temporary name and moved into
+    ``inputs`` describes how the inputs were loaded (``{"load": load_pair arguments, "files": {path: sha256}}``),
+    so that ``verify_bundle`` can reload them; ``manifest.record_inputs`` rewrites the paths relative to
+    the bundle folder, so a bundle moved or shared with its inputs still finds them. ``poisson``: the
+    ``calibrate(poisson=)`` the toys were trained with, recorded so that verify retrains them alike. The folder is written under a temporary name and moved into
     place at the end: a failure leaves nothing at ``path``.
     """
     target = Path(path)
@@ -161,7 +145,7 @@ def save_bundle(
             "params": model.get_params(),
             "config": asdict(model.config_),
             "seeds": {"fit": model.seed, "calibration": (extra or {}).get("calibration_seed")},
-            "inputs": inputs,
+            "inputs": record_inputs(inputs, target),
             "sizes": {"reference": int(reference.shape[0]), "data": int(data.shape[0]), "features": int(reference.shape[1])},
             "result": {
                 "t_obs": result.t_obs,
@@ -171,6 +155,7 @@ def save_bundle(
                 "n_toys": result.n_toys,
                 "n_toys_requested": result.n_toys_requested,
                 "method": result.method,
+                "poisson": bool(poisson),
                 "t_fit": model.t_obs_,  # t of the saved kernels (the shown scale)
                 "scale": model.scale_ if multi else None,
                 "scales": [{"label": r.label, "t_obs": r.t_obs, "pvalue": r.pvalue, "method": r.method} for r in result.per_config]
@@ -336,10 +321,6 @@ def load_bundle(path) -> ResultBundle:
                                                "scale_sigmas", "mean", "scale"))
     history = _load_arrays(folder, "history.npz", ("epoch", "sigma", "loss", "t", "centers", "amplitudes"))
     result = _rebuild_result(manifest, null, where)
-    res = manifest["result"]
-    res["zscore"] = HonestZ(res["zscore"], stats.norm.isf(res["pvalue_ci"][0]) if res["pvalue_ci"][0] > 0 else None)
-    if res["extrapolated"] is not None:
-        res["extrapolated"]["zscore"] = HonestZ(res["extrapolated"]["zscore"])
     mean, scale = model["mean"], model["scale"]
     snapshots = tuple(
         Snapshot(

@@ -24,7 +24,9 @@ from .config import PARAMS
 from .estimator import SparKer
 from .problem import resolve_device
 from .samples import SAMPLES, sample_inputs
-from .verify import DEFAULT_VERIFY_TOYS, verify_bundle
+# show / verify / printing: the summary and the bundle's inputs
+from .summary import check_png, image_rows, print_summary, text_columns
+from .verify import DEFAULT_VERIFY_TOYS, load_bundle_inputs, verify_bundle
 
 def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anomalies: int = 60, d: int = 5):
     """Gaussian reference and data in d dimensions; the first ``n_anomalies`` data rows form a compact bump."""
@@ -33,45 +35,6 @@ def planted_bump(seed: int, n_reference: int = 20000, n_data: int = 2000, n_anom
     data = rng.normal(size=(n_data, d))
     data[:n_anomalies] = rng.normal(loc=1.5, scale=0.2, size=(n_anomalies, d))
     return reference, data
-
-
-# ------------------------------------------------------------------------------------ output
-def _describe(meta: pd.DataFrame | None, row: int, width: int = 90) -> str:
-    """What a data point is, from its metadata: text-like columns first, else the first columns."""
-    if meta is None or not len(meta.columns):
-        return f"data row {row}"
-    record = meta.iloc[row]
-    texts = [c for c in meta.columns if isinstance(record[c], str)]  # text-like columns first
-    # shortest text first (a title before its sentence), then the rest
-    texts.sort(key=lambda c: len(record[c]))
-    shown = texts[:2] if texts else list(meta.columns[:3])
-    parts = [f"{record[c]}" if c in texts else f"{c}={record[c]}" for c in shown]
-    return textwrap.shorten(" | ".join(str(p) for p in parts), width=width, placeholder="...")
-
-
-def print_summary(result: dict, kernels: pd.DataFrame, data_meta: pd.DataFrame | None, n_exemplars: int = 3) -> None:
-    """The result, then the regions in ``explain``'s ranking, with exemplars of the top 3 excess regions."""
-    low, high = result["pvalue_ci"]
-    scales = result.get("scales") or []
-    what = f"min-p statistic over {len(scales)} widths" if scales else "t_obs"
-    print(f"{what} = {result['t_obs']:.2f}   p = {result['pvalue']:.4g} (95% CI {low:.3g}-{high:.3g}, "
-          f"{result['n_toys']} toys, {result['method']})   Z = {result['zscore']:.2f}")
-    for j, scale in enumerate(scales):
-        shown = "   <- shown below (smallest p)" if j == result.get("scale") else ""
-        print(f"  {scale['label']}: t = {scale['t_obs']:.2f}, p = {scale['pvalue']:.4g}{shown}")
-    ext = result.get("extrapolated")
-    if ext:
-        print(f"extrapolated (gamma fit of the null, KS p = {ext['ks_pvalue']:.2f}): p ~ {ext['pvalue']:.3g}, Z ~ {ext['zscore']:.2f}")
-    print(f"\nregions, excesses first, each by its contribution to t ({int(kernels['active'].sum())} of {len(kernels)} active):")
-    print(f"{'kernel':>6} {'kind':>8} {'ampl.':>6} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8}")
-    excess_rank = 0
-    for row in kernels.itertuples():
-        print(f"{row.kernel:>6} {row.kind:>8} {row.amplitude:>6.2f} {row.n_data:>7.0f} {row.expected:>8.1f} "
-              f"{row.significance:>7.1f} {row.delta_t:>8.1f}")
-        if row.kind == "excess" and excess_rank < 3:
-            excess_rank += 1
-            for index in list(row.exemplars_top_score)[:n_exemplars]:
-                print(f"{'':>8}- {_describe(data_meta, int(index))}")
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -152,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         args.out = f"sparker-runs/{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = _check_out(args.out)
     spec, pair = _load(args)
+    if args.png:  # show / verify / printing: refuse before the fit
+        check_png(pair.data_metadata, pair.data)
     print(f"reference {pair.reference.shape[0]} x {pair.reference.shape[1]}, data {pair.data.shape[0]} x {pair.data.shape[1]}")
     if pair.columns:
         print(textwrap.shorten(f"columns used ({len(pair.columns)}): {', '.join(map(str, pair.columns))}", width=300, placeholder=" ..."))
@@ -189,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = load_bundle(folder)
     state = "finished" if result.complete else f"stopped after {result.n_toys} of {args.n_toys} toys (incomplete)"
     print(f"{state} in {seconds:.1f} s; bundle written to {folder}\n")
-    print_summary(_result_dict(bundle), bundle.kernels, pair.data_metadata)
+    print_summary(_result_dict(bundle), bundle.kernels, pair.data_metadata, data=pair.data, png=args.png)
     return 0 if result.complete else 130
 
 
@@ -203,13 +168,15 @@ def _data_metadata(bundle) -> pd.DataFrame:
     return meta.reset_index(drop=True)
 
 
+# ------------------------------------------------------------------------------------ show / verify / printing
 def show(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     m = bundle.manifest
     print(f"bundle {bundle.path} (created {m['created']}, sparker_core {m['versions']['sparker_core']})")
     print(f"reference {m['sizes']['reference']} x {m['sizes']['features']}, data {m['sizes']['data']}; "
           f"n_kernels={m['config']['n_kernels']}, sigma {m['config']['sigma_init']:.3g} -> {m['config']['sigma_final']:.3g}")
-    print_summary(_result_dict(bundle), bundle.kernels, _data_metadata(bundle))
+    meta = _data_metadata(bundle)
+    print_summary(_result_dict(bundle), bundle.kernels, meta, data=_image_vectors(bundle, meta, args), png=args.png)
     z = max(3.0, np.ceil(bundle.result.zscore))
     print(f"\n(claiming Z = {z:.0f} from toys alone needs {toys_needed(z)} toys)")
     print("(p, Z and the interval were recomputed from null.npy; `sparker verify` recomputes the fit, the tables, "
@@ -217,16 +184,34 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_vectors(bundle, meta: pd.DataFrame, args: argparse.Namespace) -> np.ndarray | None:
+    """The data vectors, reloaded only when they may be the images to show (square rows; no text or image
+    metadata); None when they are not needed, or cannot be found (then coordinates are shown)."""
+    side = int(np.sqrt(bundle.manifest["sizes"]["features"]))
+    if side * side != bundle.manifest["sizes"]["features"] or text_columns(meta) or image_rows(meta, None) is not None:
+        return None
+    try:
+        return load_bundle_inputs(bundle, args.inputs).data
+    except ValueError as err:
+        if args.png:
+            raise
+        print(f"(the rows are not drawn as images: their input files were not found: {err})")
+        return None
+
+
 def verify(args: argparse.Namespace) -> int:
     check_int("--toys", args.toys, 0)
     if args.toy_seed is not None:
         check_int("--toy-seed", args.toy_seed, 0)
+    if args.inputs is not None and not Path(args.inputs).is_dir():
+        raise ValueError(f"`--inputs` must be a folder; got {args.inputs}.")
     # load_bundle_inputs, the refit, the tables and the toys all run inside verify_bundle
-    passed = verify_bundle(args.bundle, n_toys=args.toys, toy_seed=args.toy_seed)
+    passed = verify_bundle(args.bundle, n_toys=args.toys, toy_seed=args.toy_seed, inputs_dir=args.inputs)
     for line in passed:
         print(f"ok: {line}")
     print(f"bundle {args.bundle} verified")
     return 0
+# ------------------------------------------------------------------------------------ end of show / verify / printing
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -252,6 +237,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         print(f"error: {self.prog}: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+PNG_HELP = "save the exemplars of the top excess regions as a PNG grid (image rows only)"
+INPUTS_HELP = ("folder that holds the bundle's input files when they are neither beside the bundle as recorded "
+               "nor at their recorded paths (matched by name, checked by sha256)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,10 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", help="folder for the result bundle (must not exist or be empty; "
                                      "default sparker-runs/NAME-TIME)")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_run.add_argument("--png", help=PNG_HELP)
     p_run.set_defaults(func=run)
 
     p_show = sub.add_parser("show", help="print the summary of a saved run")
     p_show.add_argument("bundle")
+    p_show.add_argument("--png", help=PNG_HELP)
+    p_show.add_argument("--inputs", help=INPUTS_HELP)
     p_show.set_defaults(func=show)
 
     p_verify = sub.add_parser("verify", help="recompute a bundle from its inputs: fit, tables, t, p, Z and some toys")
@@ -292,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_verify.add_argument("--toys", type=int, default=DEFAULT_VERIFY_TOYS,
                           help="null toys to retrain and compare with null.npy, drawn at random (0: none)")
     p_verify.add_argument("--toy-seed", type=int, help="seed that picks the toys (default: a fresh one, printed)")
+    p_verify.add_argument("--inputs", help=INPUTS_HELP)
     p_verify.set_defaults(func=verify)
 
     p_demo = sub.add_parser("demo", help="fit and calibrate on a generated 5-d sample with a planted bump")

@@ -2,7 +2,8 @@
 
 manifest.json is strict JSON (no NaN or Infinity tokens): a non-finite number is written as null
 with a sibling "<name>_nonfinite" holding "-inf: why" (e.g. Z = -inf at p = 1). Older manifests
-that hold the bare tokens are still read. ``read_manifest`` checks every field that show,
+that hold the bare tokens are still read. ``record_inputs`` adds where the inputs are relative to the
+bundle folder. ``read_manifest`` checks every field that show,
 ``load_bundle`` or ``verify_bundle`` reads and raises one ``ValueError`` naming the first one
 missing or malformed; ``check_files`` and ``check_folder`` check the files it lists.
 """
@@ -11,17 +12,38 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .data import sha256_file
+from .samples import SAMPLE_DIR
 
 
 FORMAT = "sparker-bundle"
 FORMAT_VERSION = 2  # 2: multi-scale results (2-D null.npy, result.t_fit, result.scales)
 FILES = ("null.npy", "model.npz", "history.npz", "kernels.parquet", "points.parquet")
 NONFINITE = "_nonfinite"  # suffix of the key that explains a non-finite number written as null
+# `inputs.relative` says where each input file is relative to something that travels with it: the
+# bundle folder, or the package's sample_data/ for its bundled samples (so a shared bundle of a sample
+# finds it in any installation). `inputs.load` and `inputs.files` keep the paths as they were given.
+INPUT_BASES = ("bundle", "samples")
+
+
+def record_inputs(inputs: dict, folder: Path) -> dict:
+    """``inputs`` as a bundle at ``folder`` records them: `load` and `files` (sha256) as given, and in
+    `relative`, for each file, its path relative to ``folder`` (or to sample_data/ for a bundled sample)
+    and its size in bytes, so that the bundle moved together with its inputs, or shared, finds them."""
+    samples, root = SAMPLE_DIR.resolve(), Path(folder).resolve()
+    relative = {}
+    for path in inputs.get("files", {}):
+        resolved = Path(path).resolve()
+        to = "samples" if resolved.is_relative_to(samples) else "bundle"
+        relative[path] = {"to": to, "path": Path(os.path.relpath(resolved, samples if to == "samples" else root)).as_posix()}
+        if resolved.is_file():
+            relative[path]["bytes"] = resolved.stat().st_size
+    return {**inputs, "relative": relative} if relative else dict(inputs)
 
 
 def jsonable(value):
@@ -139,12 +161,28 @@ def read_manifest(folder: Path) -> dict:
         _check_fields(scale, _SCALE_SCHEMA, where, f"result.scales[{j}].")
     if manifest["result"]["extrapolated"] is not None:
         _check_fields(manifest["result"]["extrapolated"], _TAIL_SCHEMA, where, "result.extrapolated.")
+    _check_optional(manifest, where)
     for field in ("files", "inputs.files"):
         table = manifest["files"] if field == "files" else manifest["inputs"]["files"]
         for name, digest in table.items():
             if not isinstance(digest, str):
                 raise ValueError(f"{where}: manifest field `{field}.{name}` must be a sha256 string; got {json.dumps(digest)[:40]}.")
     return manifest
+
+
+def _check_optional(manifest: dict, where: str) -> None:
+    """The fields older bundles lack, when present: `inputs.relative` and `result.poisson`."""
+    relative = manifest["inputs"].get("relative", {})
+    entries = relative.items() if isinstance(relative, dict) else [(None, relative)]
+    for name, entry in entries:
+        ok = (isinstance(entry, dict) and entry.get("to") in INPUT_BASES and isinstance(entry.get("path"), str)
+              and set(entry) <= {"to", "path", "bytes"} and _kind_ok(entry.get("bytes", 0), int))
+        if not ok:
+            raise ValueError(f"{where}: manifest field `inputs.relative` must map each input file to "
+                             f'{{"to": {" or ".join(INPUT_BASES)}, "path": ..., "bytes": ...}}; got {json.dumps(entry)[:40]}.')
+    if not isinstance(manifest["result"].get("poisson", False), bool):
+        raise ValueError(f"{where}: manifest field `result.poisson` must be true or false; "
+                         f"got {json.dumps(manifest['result']['poisson'])[:40]}.")
 
 
 def check_files(folder: Path, manifest: dict) -> None:

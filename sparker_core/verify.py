@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from .calibration import observed_statistics, scale_labels, toy_statistics
 from .estimator import SparKer
 from .kernels import augment_pool, evaluate
 from .readers import MAX_FILE_BYTES
+from .samples import SAMPLE_DIR
 from .loss import np_loss, role_weights, t_from_loss
 
 # `inputs.load` settings a manifest may hold: those the command line (`sparker run`, `--sample`) sets.
@@ -74,32 +76,55 @@ def check_load_settings(load: dict, where: str) -> None:
                          f"when it holds `label_column`; got {sorted(load)}.")
 
 
-def load_bundle_inputs(bundle: ResultBundle):
-    """Reload the inputs a bundle records (``EmbeddingPair``); ValueError when a file is missing or changed,
-    or when `inputs.load` holds a setting the command line could not have given."""
+def locate_input(recorded: str, digest: str, relative: dict | None, bundle_dir: Path, inputs_dir=None) -> str:
+    """Where the input file ``recorded`` (its path as given to the run) is now: the first of its path
+    relative to the bundle (or sample_data/, per ``relative``, the manifest's `inputs.relative` entry),
+    ``recorded`` itself, and ``inputs_dir / its name`` that is a file of the recorded size and sha256.
+    Every candidate is hashed before any parser sees it: a manifest cannot make the loader read, and
+    quote in its errors, a file other than the one the run used (the dashboard opens bundles)."""
+    relative = relative or {}
+    base = SAMPLE_DIR if relative.get("to") == "samples" else bundle_dir
+    candidates = ([base / relative["path"]] if "path" in relative else []) + [Path(recorded)]
+    candidates += [Path(inputs_dir) / Path(recorded).name] if inputs_dir else []
+    looked, rejected = [], None
+    for path in map(Path, map(os.path.abspath, candidates)):  # absolute and without `..`, as errors name them
+        if str(path) in looked:
+            continue
+        looked.append(str(path))
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            rejected = rejected or f"input file {recorded} recorded in the bundle is over the {MAX_FILE_BYTES:,}-byte limit at {path}."
+        elif size != relative.get("bytes", size) or sha256_file(path) != digest:
+            rejected = rejected or f"input file {recorded} has changed since the run (sha256 differs at {path})."
+        else:
+            return str(path)
+    if rejected:
+        raise ValueError(rejected)
+    hint = "" if inputs_dir else "; `--inputs DIR` names a folder that holds it"
+    raise ValueError(f"input file {recorded} recorded in the bundle is missing (looked for {', '.join(looked)}){hint}.")
+
+
+def load_bundle_inputs(bundle: ResultBundle, inputs_dir=None):
+    """Reload the inputs a bundle records (``EmbeddingPair``), each found by ``locate_input`` (relative to
+    the bundle, as recorded, or in ``inputs_dir``); ValueError when a file is missing or changed, or when
+    `inputs.load` holds a setting the command line could not have given."""
     from .loaders import load_pair
 
     where = f"bundle {bundle.path}"
-    load, recorded = bundle.manifest["inputs"]["load"], bundle.manifest["inputs"]["files"]
+    inputs = bundle.manifest["inputs"]
+    load, recorded = inputs["load"], inputs["files"]
     check_load_settings(load, where)
     reads = {load["reference"], *([load["data"]] if "data" in load else [])}
     if reads != set(recorded):
         raise ValueError(f"{where}: manifest field `inputs.files` lists {sorted(recorded)}, but `inputs.load` reads {sorted(reads)}.")
-    # every file is matched to its recorded sha256 before any parser sees it: a manifest cannot make the
-    # loader read, and quote in its errors, a file other than the one the run used (the dashboard opens bundles)
-    for path, digest in recorded.items():
-        if not Path(path).is_file():
-            raise ValueError(f"input file {path} recorded in the bundle is missing.")
-        if Path(path).stat().st_size > MAX_FILE_BYTES:
-            raise ValueError(f"input file {path} recorded in the bundle is over the {MAX_FILE_BYTES:,}-byte limit.")
-        if sha256_file(path) != digest:
-            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
-    pair = load_pair(**load)
-    if set(pair.files) != set(recorded):
-        raise ValueError(f"{where}: manifest field `inputs.files` lists {sorted(recorded)}, but `inputs.load` reads {sorted(pair.files)}.")
-    for path, digest in recorded.items():
-        if pair.files.get(path) != digest:
-            raise ValueError(f"input file {path} has changed since the run (sha256 differs).")
+    found = {path: locate_input(path, digest, inputs.get("relative", {}).get(path), bundle.path, inputs_dir)
+             for path, digest in recorded.items()}
+    pair = load_pair(**{key: found.get(value, value) if key in ("reference", "data") else value for key, value in load.items()})
+    expected = {found[path]: digest for path, digest in recorded.items()}
+    if pair.files != expected:
+        raise ValueError(f"{where}: input files {sorted(found.values())} have changed while they were read (sha256 differs).")
     return pair
 
 
@@ -179,12 +204,13 @@ def _is_missing(value) -> bool:
 
 
 def verify_bundle(path, reference: np.ndarray | None = None, data: np.ndarray | None = None, rtol: float = 1e-4,
-                  n_toys: int = DEFAULT_VERIFY_TOYS, toy_seed: int | None = None, metadata=None) -> list[str]:
+                  n_toys: int = DEFAULT_VERIFY_TOYS, toy_seed: int | None = None, metadata=None,
+                  inputs_dir=None) -> list[str]:
     """Recompute everything a bundle states from what it derives from; returns the checks that passed and
     raises one ValueError at the first failure.
 
     reference, data: the inputs (arrays of shape (n, n_features)); when omitted they are reloaded from the
-    recorded files (``load_bundle_inputs``), with their metadata. metadata: (reference, data) metadata
+    recorded files (``load_bundle_inputs``, which also looks in ``inputs_dir``), with their metadata. metadata: (reference, data) metadata
     frames when the inputs are given, for the metadata columns of points.parquet (else only its own
     columns are checked). n_toys: how many null toys to retrain, drawn at random with ``toy_seed``
     (a fresh seed when None; the passed line says which). The refit costs one fit, and each toy
@@ -201,7 +227,7 @@ def verify_bundle(path, reference: np.ndarray | None = None, data: np.ndarray | 
     check_folder(bundle.path, m)
     passed.append("the folder holds exactly the bundle's files")
     if reference is None or data is None:
-        pair = load_bundle_inputs(bundle)
+        pair = load_bundle_inputs(bundle, inputs_dir)
         reference, data, metadata = pair.reference, pair.data, (pair.reference_metadata, pair.data_metadata)
         passed.append("input files match their recorded sha256; loader settings are the command line's")
     sizes = {"reference": int(reference.shape[0]), "data": int(data.shape[0]), "features": int(reference.shape[1])}
@@ -259,9 +285,10 @@ def verify_bundle(path, reference: np.ndarray | None = None, data: np.ndarray | 
     if k > 0:
         toy_seed = int(np.random.SeedSequence().entropy % 2**31) if toy_seed is None else int(toy_seed)
         picked = np.sort(np.random.default_rng(toy_seed).choice(null.shape[1], k, replace=False))
-        fresh = toy_statistics(model, [int(i) for i in picked], method, seed)
+        fresh = toy_statistics(model, [int(i) for i in picked], method, seed, res.get("poisson", False))
         for j, i in enumerate(picked):
             _compare(where, f"null.npy toy {i}", null[:, i], fresh[:, j])
-        passed.append(f"{k} of {null.shape[1]} toys retrained ({', '.join(map(str, picked))}; toy seed {toy_seed}): "
+        poisson = ", Poisson pseudo-data sizes" if res.get("poisson", False) else ""
+        passed.append(f"{k} of {null.shape[1]} toys retrained ({', '.join(map(str, picked))}; toy seed {toy_seed}{poisson}): "
                       "their t match null.npy")
     return passed

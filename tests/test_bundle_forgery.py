@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sparker_core import SparKer
-from sparker_core.bundle import FILES, HonestZ, load_bundle, save_bundle, sha256_file
+from sparker_core.bundle import FILES, format_zscore, load_bundle, save_bundle, sha256_file
 from sparker_core.verify import load_bundle_inputs, verify_bundle
 from sparker_core.calibration import combined_statistics, make_result
 from sparker_core.cli import main
@@ -220,9 +220,9 @@ def test_old_manifests_with_nan_tokens_are_still_read(small_fit, tmp_path):
 
 
 def test_honest_z_formats_finite_values_as_floats():
-    assert f"{HonestZ(1.2345):.2f}" == "1.23" and HonestZ(1.5) == 1.5
-    assert f"{HonestZ(-np.inf, bound=-0.93):.2f}" == "below -0.93 at 95% (p = 1: every toy at or above t_obs)"
-    assert "inf" not in f"{HonestZ(-np.inf):.2f}" and "nan" not in f"{HonestZ(np.nan):.2f}"
+    assert format_zscore(1.2345) == "1.23"
+    assert format_zscore(-np.inf, bound=-0.93) == "below -0.93 at 95% (p = 1: every toy at or above t_obs)"
+    assert "inf" not in format_zscore(-np.inf) and "nan" not in format_zscore(np.nan)
 
 
 # ------------------------------------------------------------------ item 7: field-by-field round trip
@@ -276,3 +276,56 @@ def test_a_manifest_cannot_make_the_loader_read_another_file(copy, tmp_path):
     with pytest.raises(ValueError) as err:
         load_bundle_inputs(load_bundle(copy))
     assert "sha256 differs" in str(err.value) and "password" not in str(err.value)
+
+
+# ------------------------------------------------------------------ where the inputs are, and how the toys were drawn
+def test_a_forged_relative_path_cannot_make_the_loader_read_another_file(copy, tmp_path):
+    # `inputs.relative` is one more place verify looks: the file found there is hashed before it is read
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a,b,c,d\n1,2,3,4\n3,4,5,6\n5,6,7,8\n7,password-in-a-cell,1,2\n")
+    manifest = read_manifest(copy)
+    data_path = manifest["inputs"]["load"]["data"]
+    manifest["inputs"]["load"]["data"] = "gone/data.csv"
+    manifest["inputs"]["files"] = {**{p: d for p, d in manifest["inputs"]["files"].items() if p != data_path},
+                                   "gone/data.csv": manifest["inputs"]["files"][data_path]}
+    manifest["inputs"]["relative"] = {"gone/data.csv": {"to": "bundle", "path": str(secret)}}
+    write_manifest(copy, manifest)
+    with pytest.raises(ValueError) as err:
+        load_bundle_inputs(load_bundle(copy), inputs_dir=tmp_path)
+    assert "input file gone/data.csv has changed since the run (sha256 differs at" in str(err.value)
+    assert "password" not in str(err.value)
+
+
+@pytest.mark.parametrize("relative,message", [
+    ({"to": "elsewhere", "path": "x.csv"}, "manifest field `inputs.relative` must map each input file to"),
+    ({"to": "bundle", "path": 3}, "manifest field `inputs.relative` must map each input file to"),
+    ({"to": "bundle", "path": "x.csv", "bytes": "12"}, "manifest field `inputs.relative` must map each input file to"),
+])
+def test_malformed_relative_inputs_are_one_line_errors(copy, capsys, relative, message):
+    manifest = read_manifest(copy)
+    manifest["inputs"]["relative"] = {next(iter(manifest["inputs"]["files"])): relative}
+    write_manifest(copy, manifest)
+    fails(["verify", str(copy)], capsys, message)
+    fails(["show", str(copy)], capsys, message)
+
+
+def test_poisson_toys_are_recorded_and_verified(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    reference, data = rng.normal(size=(400, 3)), rng.normal(size=(60, 3))
+    data[:8] = rng.normal(loc=1.5, scale=0.1, size=(8, 3))
+    model = SparKer(n_kernels=3, sigma_final=1.0, max_epochs=20, seed=3).fit(reference, data, snapshot_every=5)
+    result = model.calibrate(n_toys=6, method="reference", seed=4, poisson=True)
+    out = save_bundle(tmp_path / "b", model, result, reference, data, {"load": {}, "files": {}},
+                      extra={"calibration_seed": 4}, poisson=True)
+    assert read_manifest(out)["result"]["poisson"] is True
+    passed = verify_bundle(out, reference, data, n_toys=6, toy_seed=0)
+    assert "6 of 6 toys retrained (0, 1, 2, 3, 4, 5; toy seed 0, Poisson pseudo-data sizes): their t match null.npy" in passed
+    manifest = read_manifest(out)
+    manifest["result"]["poisson"] = False  # the toys were not drawn so: retraining them shows it
+    write_manifest(out, manifest)
+    with pytest.raises(ValueError, match="null.npy toy"):
+        verify_bundle(out, reference, data, n_toys=6, toy_seed=0)
+    manifest["result"]["poisson"] = "yes"
+    write_manifest(out, manifest)
+    with pytest.raises(ValueError, match=r"manifest field `result.poisson` must be true or false; got \"yes\"."):
+        load_bundle(out)

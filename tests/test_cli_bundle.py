@@ -205,3 +205,111 @@ def test_run_on_a_bundled_sample_writes_to_a_fresh_default_folder(tmp_path, monk
     assert bundle.manifest["inputs"]["load"]["vector_column"] == "embedding"
     assert main(["verify", str(folder)]) == 0  # the recorded sample file is reloaded and matches
     assert "verified" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ exemplars of the top excess regions, whatever the data are
+def summary_regions(text):
+    """The region table of a printed summary: (kind, lines printed under the row) per kernel."""
+    lines = text[text.index("regions, excesses first"):].splitlines()[2:]
+    regions = []
+    for line in lines:
+        if not line.strip() or line.startswith("("):
+            break
+        if line[:6].strip().isdigit():
+            regions.append((line.split()[1], []))
+        else:
+            regions[-1][1].append(line)
+    return regions
+
+
+def check_ranking(regions):
+    kinds = [kind for kind, _ in regions]
+    assert kinds[0] == "excess" and kinds == sorted(kinds, key=lambda k: {"excess": 0, "deficit": 1, "inactive": 2}[k])
+    for kind, shown in regions:
+        assert bool(shown) == (kind == "excess"), (kind, shown)  # exemplars under excesses only (the top 3)
+
+
+def test_summary_shows_text_exemplars_of_excess_regions(finished_run, capsys):
+    *_, out = finished_run
+    assert main(["show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "exemplars of the top 3 excesses as text" in text
+    regions = summary_regions(text)
+    check_ranking(regions)
+    assert all(line.strip().startswith("- anomaly") for line in regions[0][1])
+
+
+def test_summary_shows_coordinates_of_plain_numeric_data(tmp_path, capsys):
+    ref_path, data_path = write_inputs(tmp_path)
+    for path in (ref_path, data_path):
+        np.save(path.with_suffix(".npy"), pd.read_csv(path).drop(columns="text").to_numpy())
+    out = tmp_path / "b"
+    assert main(["run", "--reference", str(ref_path.with_suffix(".npy")), "--data", str(data_path.with_suffix(".npy")),
+                 "--out", str(out), *FAST]) == 0
+    text = capsys.readouterr().out
+    assert "exemplars of the top 3 excesses as coordinates" in text
+    regions = summary_regions(text)
+    check_ranking(regions)
+    (line,) = regions[0][1]
+    center = load_bundle(out).kernels["center"].iloc[0]
+    assert line.strip().startswith(f"centre ({center[0]:.3g}, {center[1]:.3g}, {center[2]:.3g}, {center[3]:.3g}); nearest data rows ")
+    rows = [int(r) for r in line.split("nearest data rows ")[1].split(", ")]
+    assert len(rows) == 3 and all(r < 15 for r in rows)  # the planted bump's rows
+    assert main(["run", "--reference", str(ref_path.with_suffix(".npy")), "--data", str(data_path.with_suffix(".npy")),
+                 "--out", str(tmp_path / "png"), "--png", str(tmp_path / "x.png"), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: `--png` needs image rows (square non-negative pixels, at least 8x8, or a metadata column of "
+                   "them); these data have none.")
+    assert not (tmp_path / "png").exists() and not (tmp_path / "x.png").exists()
+
+
+def read_png(path):
+    """An 8-bit greyscale PNG as an array, decoded by hand (filter type 0 on every row, as written)."""
+    import struct
+    import zlib
+
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(raw):
+        (length,), tag = struct.unpack(">I", raw[at:at + 4]), raw[at + 4:at + 8]
+        chunks[tag] = chunks.get(tag, b"") + raw[at + 8:at + 8 + length]
+        at += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 0)
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, width + 1)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:]
+
+
+def test_summary_draws_digit_images_as_ascii_art_and_png(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from sparker_core.summary import ASCII_RAMP, png_grid
+
+    digits = load_digits()
+    others = digits.data[digits.target != 0]
+    reference, data = others[:1200], np.concatenate([digits.data[digits.target == 0][:60], others[1200:]])
+    np.save(tmp_path / "reference.npy", reference)
+    np.save(tmp_path / "data.npy", data)
+    out, png = tmp_path / "b", tmp_path / "regions.png"
+    assert main(["run", "--reference", str(tmp_path / "reference.npy"), "--data", str(tmp_path / "data.npy"),
+                 "--out", str(out), "--png", str(png), *FAST]) == 0
+    text = capsys.readouterr().out
+    assert "exemplars of the top 3 excesses as images" in text and f"written to {png}" in text
+    regions = summary_regions(text)
+    check_ranking(regions)
+    kernels = load_bundle(out).kernels
+    header, *art = regions[0][1]
+    nearest = [int(i) for i in kernels["exemplars_nearest"].iloc[0]]
+    assert header.strip() == f"data rows {', '.join(map(str, nearest[:3]))} (nearest the centre):"
+    assert len(art) == 8 and all(set(line) <= set(ASCII_RAMP) for line in art)  # 8x8 pixels, two characters each
+    assert sum(i < 60 for i in nearest) > len(nearest) / 2  # the held-out zeros
+    # the first image's top row, pixel by pixel: value / 16 (the data's maximum) on the ramp
+    first = np.round(data[nearest[0]].reshape(8, 8)[0] / data.max() * 9).astype(int)
+    assert art[0].strip("\n")[8:8 + 16] == "".join(ASCII_RAMP[v] * 2 for v in first)
+    excess = kernels[kernels["kind"] == "excess"].head(3)
+    expected = png_grid([data.reshape(-1, 8, 8)[list(rows)] for rows in excess["exemplars_nearest"]], data.max())
+    np.testing.assert_array_equal(read_png(png), expected)
+    assert main(["show", str(out)]) == 0  # show reloads the inputs to draw them
+    assert summary_regions(capsys.readouterr().out)[0][1] == [header, *art]
