@@ -69,6 +69,8 @@ def _load_inputs(args) -> tuple[np.ndarray, np.ndarray | None, pd.DataFrame | No
     from .cli import _load, _names
     from .loaders import load_embeddings
 
+    if args.sample and (args.reference or args.data or args.split_column):
+        raise ValueError("`--sample` cannot be combined with `--reference`, `--data` or `--split-column`.")
     if args.sample or args.data or args.split_column:
         run_args = SimpleNamespace(**{**vars(args), "label_column": args.split_column})
         _, pair = _load(run_args)

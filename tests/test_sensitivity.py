@@ -175,6 +175,8 @@ def test_cli_kind_from_a_label_column(tmp_path, capsys):
         (["--label-column", "nope", "--label-value", "x"], "`--label-column` must be a metadata column"),
         (["--candidates", "{ref}", "--counts", "a,b"], "`--counts` must be comma-separated integers"),
         (["--candidates", "{ref}"], "`--n-data` is required when there are no data"),
+        (["--sample", "bump", "--candidates", "{ref}"], "`--sample` cannot be combined with `--reference`, `--data` or "
+                                                         "`--split-column`"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
