@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from .config import (
 )
 from .data import check_points, check_same_width, check_weights, column_stats
 from .kernels import augment_pool
+from .neighbours import PoolNeighbours
 
 
 _PLAIN = {"int": int, "float": float, "bool": bool}
@@ -97,6 +99,11 @@ class Problem:
         if self.data_weight is not None:
             weight[self.n_reference :] = self.data_weight
         return weight
+
+    @cached_property
+    def neighbours(self) -> PoolNeighbours:
+        """Neighbour searches within the pool, shared by the observed fit and every toy (``init="excess"``)."""
+        return PoolNeighbours(self.points, self.n_data)
 
     def tensor(self, values) -> torch.Tensor:
         """``values`` as a tensor of the problem's dtype, on its device."""

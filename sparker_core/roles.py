@@ -79,7 +79,8 @@ def observed_roles(problem: Problem, n_kernels: int, init: str = "random", sigma
     fit_rows = np.arange(problem.n_reference) if design is None else design.fit_rows
     a, b = pool_weights(problem, fit_rows, problem.data_rows)
     rng = np.random.default_rng(problem.seed)
-    return a, b, initial_rows(problem.points, a, b, fit_rows, problem.data_rows, n_kernels, init, rng, sigma_finals)
+    return a, b, initial_rows(problem.points, a, b, fit_rows, problem.data_rows, n_kernels, init, rng, sigma_finals,
+                             problem.neighbours)
 
 
 def toy_roles(problem: Problem, design: NullDesign, toy: int, n_kernels: int, init: str = "random", sigma_finals=(0.0,)):
@@ -104,4 +105,5 @@ def toy_roles(problem: Problem, design: NullDesign, toy: int, n_kernels: int, in
         a, b = pool_weights(problem, design.fit_rows, data_rows, data_total=float(n_data))
         ref_rows = design.fit_rows
     rng = role_rng(design.seed, 1, toy)
-    return a, b, initial_rows(problem.points, a, b, ref_rows, data_rows, n_kernels, init, rng, sigma_finals)
+    return a, b, initial_rows(problem.points, a, b, ref_rows, data_rows, n_kernels, init, rng, sigma_finals,
+                             problem.neighbours)

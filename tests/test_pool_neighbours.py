@@ -1,0 +1,26 @@
+"""The pool's neighbour graph gives every subset the neighbours a search of that subset finds."""
+
+import numpy as np
+import torch
+
+from sparker_core.neighbours import PoolNeighbours, nearest_neighbours
+
+
+def test_subset_neighbours_from_the_pool_graph_equal_a_search_of_the_subset():
+    points = torch.from_numpy(np.random.default_rng(0).normal(size=(900, 5)))
+    pool = PoolNeighbours(points, n_data=150)
+    assert pool.use_graph
+    rng = np.random.default_rng(1)
+    for _ in range(5):  # permutation-like subsets: 150 "data" rows first, then a 300-row probe
+        rows = rng.permutation(900)[:450]
+        expected = nearest_neighbours(points[torch.as_tensor(rows)], 10, n_queries=150)
+        np.testing.assert_array_equal(pool.subset_neighbours(rows, 10, 150), expected)
+    pool.candidates = 11  # most rows now have fewer than 10 subset rows among their candidates
+    pool._graph = None
+    np.testing.assert_array_equal(pool.subset_neighbours(rows, 10, 150), expected)
+
+
+def test_a_huge_reference_keeps_the_per_fit_search():
+    points = torch.zeros(30_000, 2)
+    assert not PoolNeighbours(points, n_data=100).use_graph  # the pool graph would cost ~100 fits' searches
+    assert PoolNeighbours(points, n_data=5_000).use_graph
