@@ -20,6 +20,7 @@ from .components.map_layout import LayoutIndex, display_subsample
 UMAP_FIT_ROWS = 4000
 LAYOUT_COLUMNS = ("umap_x", "umap_y")
 TRUTH_COLUMN = "is_anomaly"
+QUICK_LAYOUT_NOTE = "quick PCA layout while UMAP fits"
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,11 @@ class Dataset:
             return self.data_metadata[TRUTH_COLUMN].to_numpy(dtype=bool)
         return None
 
+    @property
+    def layout_key(self) -> tuple[str, str]:
+        """What a cache of map positions depends on: the vectors and the layout drawn."""
+        return self.fingerprint, self.layout_note
+
     def with_layout(self, layout_reference: np.ndarray, layout_data: np.ndarray, note: str) -> Dataset:
         return Dataset(self.name, self.reference, self.data, self.reference_metadata, self.data_metadata,
                        layout_reference, layout_data, note, self.inputs, self.fingerprint)
@@ -98,6 +104,18 @@ def from_sample(name: str) -> Dataset:
 
 def describe_sample(name: str) -> str:
     return SAMPLES[name][1]
+
+
+def pca_layout(reference: np.ndarray, data: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first two principal components (fitted on up to ``UMAP_FIT_ROWS`` rows): a layout in well
+    under a second, shown while UMAP fits. Returns (reference layout, data layout, note)."""
+    pool = np.concatenate([reference, data]).astype(np.float64)
+    rows = display_subsample(pool.shape[0], UMAP_FIT_ROWS, seed)
+    mean = pool[rows].mean(axis=0)
+    _, _, vt = np.linalg.svd(pool[rows] - mean, full_matrices=False)  # vt: (d, d) principal axes
+    layout = (pool - mean) @ vt[:2].T  # (n, 2)
+    n_ref = reference.shape[0]
+    return layout[:n_ref], layout[n_ref:], QUICK_LAYOUT_NOTE
 
 
 def fit_umap_layout(reference: np.ndarray, data: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:

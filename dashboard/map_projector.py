@@ -24,7 +24,7 @@ class MapProjector:
 
     def __init__(self, run: Run):
         self._run = run
-        self._layout_index: tuple[str, LayoutIndex] | None = None  # (dataset fingerprint, index of its points)
+        self._layout_index: tuple[tuple, LayoutIndex] | None = None  # (dataset's layout key, index of its points)
         self._centers: dict[int, tuple] = {}  # snapshot index -> (that snapshot, (M, 2) positions)
         self._fit_state: tuple | None = None  # (last snapshot, number of snapshots, status) of the caches below
         self._kernels: pd.DataFrame | None = None
@@ -57,20 +57,26 @@ class MapProjector:
         """Map positions (M, 2) of the kernel centres at snapshot ``index``, placed among the
         dataset's points by ``LayoutIndex``."""
         snapshot = self._run.snapshots[index]
+        self._layout_of(dataset)
         cached = self._centers.get(index)
         if cached is not None and cached[0] is snapshot:
             return cached[1]
-        if self._layout_index is None or self._layout_index[0] != dataset.fingerprint:
-            anchors = np.concatenate([dataset.reference, dataset.data])
-            anchor_xy = np.concatenate([dataset.layout_reference, dataset.layout_data])
-            self._layout_index = (dataset.fingerprint, LayoutIndex(anchors, anchor_xy))
         xy = self._layout_index[1].place(snapshot.centers)
         self._centers[index] = (snapshot, xy)
         return xy
 
+    def _layout_of(self, dataset: Dataset) -> None:
+        """Index the dataset's layout; a new layout (UMAP replacing the quick one) drops what was placed on the old."""
+        if self._layout_index is None or self._layout_index[0] != dataset.layout_key:
+            anchors = np.concatenate([dataset.reference, dataset.data])
+            anchor_xy = np.concatenate([dataset.layout_reference, dataset.layout_data])
+            self._layout_index = (dataset.layout_key, LayoutIndex(anchors, anchor_xy))
+            self._centers, self._scattered = {}, None
+
     def scattered(self, dataset: Dataset) -> np.ndarray:
         """Per kernel (in ``kernels()`` order): whether its members are scattered on the 2-D map."""
         table = self.kernels()
+        self._layout_of(dataset)
         if self._scattered is None:
             members = [np.asarray(m, dtype=int) for m in table["members_data"]]
             self._scattered = scattered_kernels([dataset.layout_data[m] for m in members], dataset.layout_data)

@@ -10,8 +10,9 @@ from dashboard import cache, state
 from dashboard.components import figures
 from dashboard.components.map_layout import display_subsample
 from dashboard.datasets import Dataset
+from dashboard.layout_job import LayoutJob
 from dashboard.run import Run
-from sparker_core import SparKer
+from sparker_core import MultiScaleResult, SparKer
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
 TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel
@@ -41,12 +42,33 @@ def sidebar() -> None:
 
 
 def dataset_with_layout() -> Dataset:
-    """The loaded dataset with its map layout (UMAP fitted once per dataset, cached)."""
+    """The loaded dataset with a map layout: its own, its UMAP layout once fitted (in a worker, once per
+    dataset and session), or a quick PCA layout while UMAP fits."""
     ds = state.dataset()
-    if ds.layout_reference is None:
-        ds = cache.with_layout(ds)
+    if ds.layout_reference is not None:
+        return ds
+    jobs = st.session_state.setdefault("layout_jobs", {})  # fingerprint -> LayoutJob
+    job = jobs.get(ds.fingerprint)
+    if job is None:
+        job = jobs[ds.fingerprint] = LayoutJob(ds.reference, ds.data)
+    if job.done:
+        ds = ds.with_layout(*job.result())
         st.session_state["dataset"] = ds  # keep the layout with the session's dataset
-    return ds
+        del jobs[ds.fingerprint]
+        return ds
+    return ds.with_layout(*cache.pca_layout(ds.fingerprint, ds.reference, ds.data))
+
+
+def await_layout(ds: Dataset) -> None:
+    """Under a map drawn with the quick layout: progress of the UMAP fit, then a rerun that draws it."""
+    job = st.session_state.get("layout_jobs", {}).get(ds.fingerprint)
+    if job is None:
+        return
+    bar = st.progress(0.0)
+    while not job.wait(0.5):
+        bar.progress(job.fraction, text=f"Fitting the UMAP layout: {job.elapsed:.0f} s (the first fit in a server "
+                                         "also compiles numba, about a minute); the map above is a quick PCA view.")
+    st.rerun()
 
 
 def shown_rows(ds: Dataset, limit: int = MAX_DISPLAY_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +92,7 @@ def run_map(ds: Dataset, run: Run | None, index: int | None = None, highlight=No
         trails = [run.projector.center_layout(i, ds) for i in range(max(0, index - TRAIL_LENGTH), index)]
         clip = run.amplitude_clip
         title = title or f"epoch {snap.epoch}: sigma = {snap.sigma:.3g}, t = {snap.t:.1f}"
-    background = cache.points_image(ds.fingerprint, ds.layout_reference, ds.layout_data) if as_image else None
+    background = cache.points_image(ds.layout_key, ds.layout_reference, ds.layout_data) if as_image else None
     return figures.map_figure(ds.layout_reference, ds.layout_data, shown_ref, shown_data, ds.n_features,
                               centers_xy, amplitudes, clip, trails, highlight, title=title, height=height,
                               background=background)
@@ -111,3 +133,35 @@ def points_table(ds: Dataset, rows: np.ndarray, scores: np.ndarray) -> pd.DataFr
     if ds.n_features == 2:
         table["x1"], table["x2"] = ds.data[rows, 0], ds.data[rows, 1]
     return table.reset_index(drop=True)
+
+
+def _start_toys(run: Run) -> None:
+    try:
+        run.start_calibration(int(st.session_state["watch_n_toys"]))
+    except (ValueError, TypeError) as err:
+        state.flash(str(err))
+
+
+def null_toys_panel(run: Run) -> None:
+    """The run's null histogram filling as toys finish, t_obs marked and p updating, with a button to start
+    the toys from where the map is watched (method, seed and the tail fit are on *Significance*)."""
+    job_active = run.calibration_status.active
+    count_col, start_col = st.columns([1, 1], vertical_alignment="bottom")
+    count_col.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="watch_n_toys")
+    if job_active:
+        start_col.button("Stop toys", key="watch_stop_toys", on_click=run.calibration.stop, width="stretch")
+    else:
+        start_col.button("Run null toys", key="watch_run_toys", on_click=_start_toys, args=(run,), width="stretch",
+                         disabled=not hasattr(run, "start_calibration"))
+    if run.error:
+        st.error(run.error)
+    result = run.result
+    if result is None:
+        st.caption("first batch of null toys running..." if job_active else
+                   f"Observed t = {run.t:.2f}: the null toys say how often chance alone reaches it.")
+        return
+    shown = result.per_config[result.scale] if isinstance(result, MultiScaleResult) else result
+    st.plotly_chart(figures.null_histogram(shown, height=300), key="watch_hist")
+    st.markdown(f"**p = {result.pvalue:.3g}**, Z = {result.zscore:.2f}: {result.n_exceeding} of {result.n_toys} toys "
+                f"as extreme as the observed fit ({result.n_toys} of {result.n_toys_requested} run, "
+                f"{run.calibration_status}).")

@@ -97,8 +97,18 @@ def _bundle_dataset(bundle) -> Dataset:
     return from_pair(f"bundle inputs: {' + '.join(Path(p).name for p in recorded)}", pair, bundle.manifest["inputs"])
 
 
-def _open_bundle(folder: Path) -> None:
-    bundle = load_bundle(folder)
+def _open_bundle(folder: Path, bundle_path: Path) -> None:
+    """Open the bundle unpacked in ``folder``; the folder is kept only for a bundle that opened (Export zips it)."""
+    try:
+        _add_bundle_run(bundle_path)
+    except (ValueError, TypeError):
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    state.flash("Bundle opened: see *Significance* and *Regions*; *Train and watch* replays its snapshots.", "success")
+
+
+def _add_bundle_run(path: Path) -> None:
+    bundle = load_bundle(path)
     dataset = _bundle_dataset(bundle)
     sizes = bundle.manifest["sizes"]
     if (sizes["reference"], sizes["data"]) != (dataset.reference.shape[0], dataset.data.shape[0]):
@@ -109,14 +119,15 @@ def _open_bundle(folder: Path) -> None:
     state.add_run(LoadedRun(state.next_run_id(), bundle, dataset.name))
 
 
-def _attempt(action, *args) -> bool:
-    """Run a loading action; a bad input shows one line and leaves the session as it was."""
+def _attempt(action, *args) -> None:
+    """Run a loading action; a bad input shows one line and leaves the session as it was. A load that
+    worked reruns the app, so the sidebar (drawn before this page) shows the new dataset and its runs."""
     try:
         action(*args)
     except (ValueError, TypeError) as err:
         st.error(str(err))
-        return False
-    return True
+        return
+    st.rerun()
 
 
 if source == "Bundled sample":
@@ -155,10 +166,8 @@ else:
             folder, bundle_path = _extract_bundle(archive)
         except ValueError as err:
             st.error(str(err))
-        if folder is not None and not _attempt(_open_bundle, bundle_path):
-            shutil.rmtree(folder, ignore_errors=True)  # kept only for a bundle that opened (Export zips it)
-        elif folder is not None:
-            st.success("Bundle opened: see *Significance* and *Regions*; *Train and watch* replays its snapshots.")
+        if folder is not None:
+            _attempt(_open_bundle, folder, bundle_path)
 
 ds = state.dataset()
 st.subheader(ds.name)
@@ -175,3 +184,4 @@ preview.insert(0, "vector (first 3 of d)", [np.array2string(v[:3], precision=3) 
 st.dataframe(preview, width="stretch", hide_index=False)
 ds = common.dataset_with_layout()
 st.plotly_chart(common.run_map(ds, None, title=f"reference vs data ({ds.layout_note})", height=520), key="data_map")
+common.await_layout(ds)

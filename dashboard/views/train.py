@@ -79,8 +79,11 @@ with left:
 
 def _toggle_replay(key: str, last: int) -> None:
     playing = not st.session_state.get("replay_playing", False)
-    if playing and st.session_state.get(key, last) >= last:
-        st.session_state[key] = 0  # play from the start
+    if playing:
+        at = st.session_state.get(key, last)
+        st.session_state[f"{key}_frame"] = 0 if at >= last else at  # from the start once at the end
+    else:
+        st.session_state[f"{key}_settle"] = st.session_state.get(f"{key}_frame", last)
     st.session_state["replay_playing"] = playing
 
 
@@ -96,21 +99,33 @@ def _draw(run: Run | None, index: int | None = None) -> None:
                                    figures.curves_figure(upto, run.max_epochs))
         st.plotly_chart(live, key="train_live")
         return
-    map_col, curve_col = st.columns([3, 2])
+    map_col, side_col = st.columns([3, 2])
     map_col.plotly_chart(common.run_map(ds, run, index), key="train_map")
-    curve_col.plotly_chart(figures.curves_figure(upto, run.max_epochs), key="train_curves")
-    curve_col.caption("Marker size is |a|; red: excess of data, blue: deficit. Trails show the last positions. "
-                      "sigma shrinks along the schedule, so the kernels go from broad to local.")
+    map_col.caption("Marker size is |a|; red: excess of data, blue: deficit. Trails show the last positions. "
+                    "sigma shrinks along the schedule, so the kernels go from broad to local.")
+    with side_col:
+        st.plotly_chart(figures.curves_figure(upto, run.max_epochs, height=260), key="train_curves")
+        if run.status is TrainingStatus.TRAINED or run.result is not None:
+            common.null_toys_panel(run)
+
+
+def _wants_frames(run: Run | None) -> bool:
+    """The live view reruns on a timer while the run trains, a replay plays or its null toys run."""
+    return run is not None and (run.status is TrainingStatus.TRAINING or st.session_state.get("replay_playing", False)
+                                or run.calibration_status.active)
 
 
 with right:
     run = state.active_run()
-    playing = st.session_state.get("replay_playing", False)
-    live = run is not None and (run.status is TrainingStatus.TRAINING or playing)
+    live = _wants_frames(run)
 
     @st.fragment(run_every=FRAME_SECONDS if live else None)
     def live_view() -> None:
         run = state.active_run()
+        if run is not None:
+            run.poll_calibration()  # a fragment's rerun skips app.py: take the worker's toys here
+        if _wants_frames(run) != live:
+            st.rerun()  # Play, Pause or the toys' end inside this fragment: the timer is set by a full run
         if run is not None and run.status is TrainingStatus.TRAINING:
             try:
                 run.advance_training()
@@ -124,11 +139,16 @@ with right:
         key, last = f"replay_{run.run_id}", len(run.snapshots) - 1
         st.session_state.setdefault(key, last)
         if st.session_state.get("replay_playing"):
-            st.session_state[key] = min(st.session_state[key] + 1, last)
-            if st.session_state[key] >= last:
+            # The frame lives apart from the slider: a frame timer can fire before the browser has taken the
+            # slider's last position, and its request then carries the position before that one.
+            frame = st.session_state[f"{key}_frame"] = min(st.session_state.get(f"{key}_frame", 0) + 1, last)
+            st.session_state[key] = frame
+            if frame >= last:
                 st.session_state["replay_playing"] = False
-                st.rerun()
-        slider_col, play_col = st.columns([5, 1])
+                st.session_state[f"{key}_settle"] = frame
+        elif f"{key}_settle" in st.session_state and not live:  # the first run without the timer: its request
+            st.session_state[key] = st.session_state.pop(f"{key}_settle")  # may carry a stale position too
+        slider_col, play_col = st.columns([5, 1], vertical_alignment="bottom")
         index = slider_col.slider("replay: snapshot", 0, last, key=key,
                                   help="every snapshot of the self-organisation, kept with the run")
         play_col.button("Pause replay" if st.session_state.get("replay_playing") else "Play", key="replay_play",

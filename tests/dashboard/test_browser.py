@@ -134,3 +134,39 @@ def test_train_calibrate_and_explain(page, server):
         assert "Agassi" in card, card
         browser.full_page_screenshot(page, SCREENSHOT)
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+REPLAY_EPOCHS = 40  # 9 snapshots to replay
+# Records every epoch the status line shows, as the page changes (a poll from Python could miss frames).
+RECORD_EPOCHS_JS = """
+(pattern) => {
+  const re = new RegExp(pattern);
+  window.__epochs = [];
+  const record = () => {
+    for (const el of document.querySelectorAll('[data-testid="stMarkdownContainer"]')) {
+      const m = el.innerText.match(re);
+      if (m && window.__epochs[window.__epochs.length - 1] !== Number(m[1])) window.__epochs.push(Number(m[1]));
+    }
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true});
+  record();
+}
+"""
+
+
+def test_replay_plays_the_snapshots_in_turn(page, server):
+    """Play is a button inside the live view's fragment: the replay must keep advancing on its own."""
+    with on_failure_screenshot(page, server):
+        browser.go_to(page, "Train and watch")
+        browser.set_number(page, "epochs", REPLAY_EPOCHS)
+        browser.wait_idle(page)
+        page.get_by_role("button", name="Start", exact=True).click()
+        status = rf"— trained, epoch (\d+) of {REPLAY_EPOCHS}"
+        page.get_by_text(re.compile(status)).first.wait_for(state="visible", timeout=180_000)
+        page.evaluate(RECORD_EPOCHS_JS, status)
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.get_by_role("button", name="Pause replay").wait_for(state="visible", timeout=10_000)
+        page.get_by_role("button", name="Play", exact=True).wait_for(state="visible", timeout=60_000)  # played through
+        seen = page.evaluate("() => window.__epochs")
+        played = seen[1:]  # after the last epoch, the replay starts from the first snapshot
+        assert len(played) >= 5 and played == sorted(played) and played[-1] == REPLAY_EPOCHS, repr(seen)
