@@ -142,6 +142,7 @@ def loss_and_grad(
     temperature: float = 1.0,
     competition: str = "softmax",
     with_grad: bool = True,
+    with_loss: bool = True,
 ):
     """Neyman-Pearson loss of each fit and its gradients, by a hand-written backward pass.
 
@@ -149,7 +150,8 @@ def loss_and_grad(
 
     points_aug: (N, d_pad) from ``augment``; centers: (T, M, d); amplitudes: (T, M); sigma: (T,);
     reference_weight A and data_weight B: (N, T). Returns (loss (T,) float64, grad_centers
-    (T, M, d), grad_amplitudes (T, M)); the gradients are None when ``with_grad`` is False.
+    (T, M, d), grad_amplitudes (T, M)); the gradients are None when ``with_grad`` is False, the loss
+    when ``with_loss`` is False (a training step whose loss nobody reads).
     Memory is O(ROW_CHUNK * T * M) beyond the inputs.
     """
     n_fits, n_kernels, d = centers.shape
@@ -161,7 +163,7 @@ def loss_and_grad(
     else:
         coef_h, coef_s = 1.0 + 1.0 / temperature, 1.0 / temperature
     amp_h = amp * coef_h
-    loss = torch.zeros(n_fits, dtype=torch.float64, device=points_aug.device)
+    loss = torch.zeros(n_fits, dtype=torch.float64, device=points_aug.device) if with_loss else None
     grad_packed = torch.zeros_like(packed) if with_grad else None
     grad_amp = torch.zeros_like(amp) if with_grad else None
     for start in range(0, points_aug.shape[0], ROW_CHUNK):
@@ -173,7 +175,8 @@ def loss_and_grad(
         a_w = reference_weight[start : start + n]
         b_w = data_weight[start : start + n]
         expm1_f = torch.expm1(f)
-        loss += (a_w * expm1_f - b_w * f).sum(0, dtype=torch.float64)
+        if with_loss:
+            loss += (a_w * expm1_f - b_w * f).sum(0, dtype=torch.float64)
         if not with_grad:
             continue
         g = a_w * (expm1_f + 1.0) - b_w  # dL/df, (n, T)

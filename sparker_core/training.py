@@ -115,8 +115,10 @@ def train_iter(
                 config.temperature,
                 config.competition,
                 with_grad=not final,
+                with_loss=snapshot_now,
             )
-            loss[rows] = block_loss
+            if snapshot_now:
+                loss[rows] = block_loss
             if final:
                 continue
             if config.sparsity > 0:
