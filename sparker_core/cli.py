@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_sensitivity import add_parser as add_sensitivity  # the subcommand lives in its own module
     add_sensitivity(sub)
+    from .cli_report import add_parser as add_report  # sparker report: the HTML report of a bundle
+    add_report(sub, INPUTS_HELP)
     return parser
 
 
