@@ -100,12 +100,13 @@ def map_honesty(points: np.ndarray, layout: np.ndarray, k: int = N_NEIGHBOURS) -
 
 def region_preservation(scores: np.ndarray, kernels, n_reference: int) -> np.ndarray:
     """Mean preservation score of each kernel's members (rows of ``kernels``, an ``explain()`` table),
-    ``scores`` being over [reference; data] rows; nan for a kernel without members: (M,)."""
+    ``scores`` being over [reference; data] rows, nan for a point not scored (left out); nan for a
+    kernel without scored members: (M,)."""
     scores = np.asarray(scores, dtype=np.float64)
     sums, counts = np.zeros(len(kernels)), np.zeros(len(kernels))
     for i, (ref, data) in enumerate(zip(kernels["members_reference"], kernels["members_data"])):
         rows = np.concatenate([np.asarray(ref, dtype=np.int64), n_reference + np.asarray(data, dtype=np.int64)])
-        sums[i], counts[i] = scores[rows].sum(), rows.size
+        sums[i], counts[i] = np.nansum(scores[rows]), np.isfinite(scores[rows]).sum()
     with np.errstate(invalid="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 

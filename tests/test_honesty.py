@@ -81,3 +81,9 @@ def test_pca_layout_of_two_dimensional_points_keeps_their_distances(bump):
 def test_mismatched_rows_are_named():
     with pytest.raises(ValueError, match="`points` and `layout` must have the same number of rows; got 3 and 2"):
         neighbourhood_preservation(np.zeros((3, 4)), np.zeros((2, 2)))
+
+
+def test_region_preservation_leaves_out_points_not_scored():
+    scores = np.array([np.nan, 1.0, 0.5])
+    kernels = pd.DataFrame({"members_reference": [[0, 1]], "members_data": [[0]]})
+    assert_allclose(region_preservation(scores, kernels, 2), [0.75], rtol=0, atol=1e-12)
