@@ -13,6 +13,7 @@ import enum
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 from sparker_core import MultiScaleResult, TestResult
@@ -61,6 +62,8 @@ class CalibrationJob:
         self._stop, self._resume = threading.Event(), threading.Event()
         self._resume.set()
         self._finished = False  # the future's outcome has been taken over by the page
+        self.started = time.perf_counter()
+        self.seconds: float | None = None  # wall time from start to the worker's end, set when drained
 
     @classmethod
     def start(cls, iterator: Iterator, n_toys: int, seed: int, name: str) -> CalibrationJob:
@@ -87,8 +90,10 @@ class CalibrationJob:
             finally:
                 iterator.close()
         except BaseException as err:  # noqa: BLE001 - kept by the future, as an executor's work item does
+            self._ended = time.perf_counter()
             self.future.set_exception(err)
         else:
+            self._ended = time.perf_counter()
             self.future.set_result(None)
 
     # ------------------------------------------------------------------------ the page thread
@@ -110,6 +115,7 @@ class CalibrationJob:
         if not done or self._finished:
             return False
         self._finished = True
+        self.seconds = self._ended - self.started
         error = self.future.exception()
         if error is None:
             if self.status.active:

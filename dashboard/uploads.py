@@ -31,6 +31,9 @@ class UploadFolder:
         self._finalizer()
 
 
+SHOWN_COLUMNS = 8  # column names an error message lists before it gives the count
+
+
 def new_folder(root: str | None = None) -> str:
     """A fresh session folder under ``root`` (the system temporary folder), after removing stale ones."""
     remove_stale(root)
@@ -93,4 +96,15 @@ def as_uploaded(message: str, paths: dict[str, str], folder: Path) -> str:
             for side in ("reference", "data"):
                 message = message.replace(f"`{side} rows` ({path})", f"`{name}` ({side} rows)")
         message = message.replace(path, name)
-    return message.replace(f"{folder}{os.sep}", "").replace(str(folder), "the upload")
+    message = message.replace(f"{folder}{os.sep}", "").replace(str(folder), "the upload")
+    return short_column_list(message)
+
+
+def short_column_list(message: str, limit: int = SHOWN_COLUMNS) -> str:
+    """A message's closing "columns: a, b, ..." cut to its first ``limit`` names and the count: an
+    embedding table has hundreds of columns, and the user needs only to see what is there."""
+    head, sep, tail = message.rpartition("; columns: ")
+    names = tail.rstrip(".").split(", ")
+    if not sep or len(names) <= limit:
+        return message
+    return f"{head}{sep}{', '.join(names[:limit])}, ... ({len(names)} columns)."

@@ -13,7 +13,8 @@ DATA_COLOR = "rgba(31, 119, 180, 0.55)"
 HIGHLIGHT_COLOR = "rgba(255, 127, 14, 0.95)"
 EXCESS_COLOR = "#d62728"  # a > 0: more data than reference
 DEFICIT_COLOR = "#1f4e9c"  # a < 0: fewer data than reference
-VIEW_NOTE = "2-D layout is only a view: the statistics are computed in the full {d}-dimensional space."
+# One sentence a line: plotly does not wrap annotations, and a long line runs past a narrow chart.
+VIEW_NOTE = "2-D layout is only a view:<br>the statistics are computed in the full {d}-dimensional space."
 SPLIT_CODES = {"reference": 0, "data": 1}  # customdata[0] of map points
 WEBGL_MIN_POINTS = 2000  # maps with this many points or more are drawn with WebGL
 
@@ -53,6 +54,19 @@ def kernel_sizes(amplitudes: np.ndarray, clip: float) -> np.ndarray:
     """Marker size proportional to |a| (a silent kernel keeps a small visible marker)."""
     top = max(float(clip), float(np.abs(amplitudes).max(initial=0.0)), 1e-12)
     return 8.0 + 28.0 * np.abs(amplitudes) / top
+
+
+def label_positions(centers_xy: np.ndarray, near: float = 0.04) -> list[str]:
+    """Where each kernel's number goes: above its marker, or below / beside it when a kernel drawn
+    earlier is within ``near`` of the map's extent (their labels would print over each other)."""
+    extent = float(np.ptp(centers_xy, axis=0).max(initial=0.0)) or 1.0
+    sides = ("top center", "bottom center", "middle right", "middle left")
+    positions: list[str] = []
+    for m in range(centers_xy.shape[0]):
+        close = np.linalg.norm(centers_xy[:m] - centers_xy[m], axis=1) < near * extent  # (m,)
+        taken = {positions[j] for j in np.flatnonzero(close)}
+        positions.append(next((side for side in sides if side not in taken), sides[0]))
+    return positions
 
 
 def kernel_colors(amplitudes: np.ndarray) -> list[str]:
@@ -98,14 +112,6 @@ def map_figure(
             customdata=np.column_stack([np.full(rows.size, SPLIT_CODES[name]), rows]),
             hovertemplate=f"{name} row %{{customdata[1]}}<extra></extra>",
         ))
-    if highlight is not None and len(highlight):
-        highlight = np.asarray(highlight, dtype=int)
-        fig.add_trace(scatter(
-            x=layout_data[highlight, 0], y=layout_data[highlight, 1], mode="markers", name="selected data",
-            marker=dict(size=7, color=HIGHLIGHT_COLOR, line=dict(width=0.5, color="black")),
-            customdata=np.column_stack([np.full(highlight.size, SPLIT_CODES["data"]), highlight]),
-            hovertemplate="data row %{customdata[1]}<extra></extra>",
-        ))
     if trails:
         path = np.stack(list(trails) + ([centers_xy] if centers_xy is not None else []))  # (L, M, 2)
         n_steps = path.shape[0]
@@ -121,25 +127,35 @@ def map_figure(
         names = kernel_names or [f"kernel {m}" for m in range(centers_xy.shape[0])]
         fig.add_trace(go.Scatter(
             x=centers_xy[:, 0], y=centers_xy[:, 1], mode="markers+text", name="kernels",
-            text=[str(m) for m in range(centers_xy.shape[0])], textposition="top center",
-            marker=dict(size=kernel_sizes(amplitudes, clip), color=kernel_colors(amplitudes),
-                        symbol="diamond", line=dict(width=1.5, color="black")),
+            text=[str(m) for m in range(centers_xy.shape[0])], textposition=label_positions(centers_xy),
+            textfont=dict(size=11), marker=dict(size=kernel_sizes(amplitudes, clip), color=kernel_colors(amplitudes),
+                                                symbol="diamond", line=dict(width=1.5, color="black")),
             customdata=np.column_stack([np.arange(centers_xy.shape[0]), amplitudes]),
             hovertext=names, hovertemplate="%{hovertext}<br>a = %{customdata[1]:.2f}<extra></extra>",
+        ))
+    # members drawn over the kernel markers, which would otherwise hide those nearest the centre
+    if highlight is not None and len(highlight):
+        highlight = np.asarray(highlight, dtype=int)
+        on_top = go.Scatter if highlight.size < WEBGL_MIN_POINTS else go.Scattergl  # WebGL draws under SVG markers
+        fig.add_trace(on_top(
+            x=layout_data[highlight, 0], y=layout_data[highlight, 1], mode="markers", name="selected data",
+            marker=dict(size=7, color=HIGHLIGHT_COLOR, line=dict(width=0.5, color="black")),
+            customdata=np.column_stack([np.full(highlight.size, SPLIT_CODES["data"]), highlight]),
+            hovertemplate="data row %{customdata[1]}<extra></extra>",
         ))
     n_shown = shown_reference.size + shown_data.size
     n_total = layout_reference.shape[0] + layout_data.shape[0]
     note = VIEW_NOTE.format(d=n_features)
     if background is not None:
-        note += f" All {n_total:,} points drawn as one image while training (grey reference, blue data)."
+        note += f"<br>All {n_total:,} points drawn as one image while training."
     elif n_shown < n_total:
-        note += f" Showing {n_shown:,} of {n_total:,} points (random subsample for display only)."
+        note += f"<br>Showing {n_shown:,} of {n_total:,} points (a random subsample, for display only)."
     fig.update_layout(
-        title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=60),
+        title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=24 + 16 * note.count("<br>")),
         legend=dict(orientation="h", y=1.02, x=0), dragmode="lasso", uirevision="map",
         xaxis=dict(showticklabels=False, title=None), yaxis=dict(showticklabels=False, title=None),
-        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=-0.08, showarrow=False,
-                          font=dict(size=11), xanchor="left")],
+        annotations=[dict(text=note, xref="paper", yref="paper", x=0, y=0, yshift=-8, showarrow=False,
+                          font=dict(size=11), xanchor="left", yanchor="top", align="left")],
     )
     if background is not None:
         fig.add_layout_image(background)
@@ -218,8 +234,9 @@ def field_figure(
         fig.add_shape(type="circle", x0=cx - sigma, x1=cx + sigma, y0=cy - sigma, y1=cy + sigma,
                       line=dict(color=kernel_colors(amplitudes[m:m + 1])[0], width=1, dash="dot"))
     fig.update_layout(title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(range=[grid_x[0], grid_x[-1]], title="x1"),
-                      yaxis=dict(range=[grid_y[0], grid_y[-1]], title="x2", scaleanchor="x"),
+                      # "domain": equal scales shrink the plot area instead of widening a range past the heat-map
+                      xaxis=dict(range=[grid_x[0], grid_x[-1]], title="x1", constrain="domain"),
+                      yaxis=dict(range=[grid_y[0], grid_y[-1]], title="x2", scaleanchor="x", constrain="domain"),
                       legend=dict(orientation="h", y=1.02, x=0), uirevision="field")
     return fig
 
@@ -253,8 +270,8 @@ def live_figure(map_fig: go.Figure, curves_fig: go.Figure, height: int = 560) ->
     fig.update_xaxes(range=curves_fig.layout.xaxis.range, row=1, col=2)
     fig.update_xaxes(range=curves_fig.layout.xaxis.range, title_text="epoch", row=2, col=2)
     note = map_fig.layout.annotations[0]
-    fig.add_annotation(text=note.text, xref="paper", yref="paper", x=0, y=-0.08, showarrow=False,
-                       font=dict(size=11), xanchor="left")
+    fig.add_annotation(text=note.text, xref="x domain", yref="paper", x=0, y=0, yshift=-8, showarrow=False,
+                       font=dict(size=10), xanchor="left", yanchor="top", align="left")
     fig.update_layout(title=dict(text=map_fig.layout.title.text or ""), height=height,
-                      margin=dict(l=10, r=10, t=60, b=60), uirevision="live", legend=dict(orientation="h", y=1.06, x=0))
+                      margin=dict(l=10, r=10, t=60, b=map_fig.layout.margin.b), uirevision="live", legend=dict(orientation="h", y=1.06, x=0))
     return fig

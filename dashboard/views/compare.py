@@ -46,21 +46,27 @@ def table() -> None:
     rows = []
     if run is not None and run.result is not None:
         r = run.result
+        job_seconds = run.calibration.seconds if run.calibration is not None else None
         rows.append({"method": f"SparKer ({run.label.split(':')[0]})", "p-value": r.pvalue, "Z": r.zscore,
-                     "toys": r.n_toys, "seconds": round(run.fit_seconds, 1), "note": "fit time only; toys on Significance"})
+                     "toys": r.n_toys, "null": f"{r.n_toys} null toys (refits)",
+                     "seconds": round(run.fit_seconds + job_seconds, 1) if job_seconds is not None else None,
+                     "note": "fit + null toys" if job_seconds is not None else "opened from a bundle: not timed here"})
     for name in BASELINES:
         if name in current.results:
             r = current.results[name]
             rows.append({"method": name, "p-value": r.pvalue, "Z": r.zscore, "toys": r.n_toys,
+                         "null": f"{r.n_toys} permutations or toys" if r.n_toys else "exact test, no toys needed",
                          "seconds": round(current.seconds[name], 1), "note": r.method})
         elif name in current.errors:
             rows.append({"method": name, "note": current.errors[name]})
-        elif name == current.current:  # a worker that died mid-test never leaves it "running"
-            note = "running..." if current.running else "failed: the test ended without a result"
-            rows.append({"method": name, "note": note})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        elif name == current.current and not current.running:  # a worker that died mid-test never leaves it "running"
+            rows.append({"method": name, "note": "failed: the test ended without a result"})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("seconds: each method's complete test (its fit and its permutations or null toys), wall time.")
     if current.running:
-        st.caption(f"running: {current.current}")
+        done = len(current.results) + len(current.errors)
+        st.info(f"running: {current.current} ({done} of {len(BASELINES)} baselines done)...")
 
 
 table()

@@ -14,6 +14,7 @@ from sparker_core import TEACHING_SAMPLES, SparKer
 GRID = 70  # heat-map resolution per axis
 PLAY_SECONDS = 0.35
 SNAPSHOT_EVERY = 2
+DEFICIT_SETS = ("deficit",)  # teaching sets whose data lack something the reference has
 
 st.header("Teach: how the kernels find an anomaly")
 st.markdown(
@@ -40,8 +41,14 @@ sigma_final = c2.select_slider("final width sigma", [0.1, 0.2, 0.3, 0.5, 0.8], v
 epochs = c3.select_slider("epochs", [50, 100, 200, 400], value=200, key="teach_epochs")
 init = c4.selectbox("start", ["random", "excess"], key="teach_init",
                     format_func={"random": "random data rows", "excess": "where data outnumber the reference"}.get)
+# Only the set with a real deficit allows a < 0 by default: elsewhere a kernel with a < 0 beside the excess would
+# fence the excess kernel's share of the SoftMax, and read as a deficit that is not in the data.
+deficits = st.checkbox("allow deficit kernels (a < 0)", value=name in DEFICIT_SETS, key=f"teach_deficits_{name}",
+                       help="Off: positive_only=True, every kernel marks an excess. On, a kernel with a < 0 may sit "
+                            "beside an excess kernel to bound its region (the SoftMax shares each point among "
+                            "kernels) rather than to mark a deficit of the data.")
 ds = cache.sample_dataset(name)
-key = (name, n_kernels, sigma_final, epochs, init)
+key = (name, n_kernels, sigma_final, epochs, init, deficits)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -53,7 +60,8 @@ def _grid(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _train() -> None:
-    model = SparKer(n_kernels=n_kernels, sigma_final=sigma_final, max_epochs=epochs, init=init, seed=0)
+    model = SparKer(n_kernels=n_kernels, sigma_final=sigma_final, max_epochs=epochs, init=init,
+                    positive_only=not deficits, seed=0)
     snaps = list(model.fit_iter(ds.reference, ds.data, every=SNAPSHOT_EVERY))
     st.session_state["teach"] = {"key": key, "model": model, "snapshots": snaps}
     st.session_state["teach_frame"] = len(snaps) - 1
