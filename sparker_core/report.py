@@ -139,7 +139,7 @@ def _ndtri(q: float) -> float:
     return float(special.ndtri(q))
 
 
-def _cards(bundle: ResultBundle, pair, honesty_by_kernel: dict, profiles) -> str:
+def _cards(bundle: ResultBundle, data: np.ndarray | None, honesty_by_kernel: dict, profiles) -> str:
     kernels, data_points = bundle.kernels, _split(bundle.points, "data")
     active = kernels[kernels["active"]]
     if active.empty:
@@ -151,7 +151,7 @@ def _cards(bundle: ResultBundle, pair, honesty_by_kernel: dict, profiles) -> str
         score_text = "" if score is None or math.isnan(score) else \
             f"<p>Map honesty of its members: {score:.2f} (share of full-space neighbours kept on the map).</p>"
         exemplars = "".join(
-            f"<li>{_exemplar(data_points.iloc[int(r)], None if pair is None else pair.data[int(r)])}</li>"
+            f"<li>{_exemplar(data_points.iloc[int(r)], None if data is None else data[int(r)])}</li>"
             for r in list(row["exemplars_nearest"])[:N_EXEMPLARS])
         profile = ""
         if profiles is not None:
@@ -171,12 +171,14 @@ def _map_rows(n: int, seed: int = 0) -> np.ndarray:
     return np.arange(n) if n <= MAP_ROWS else np.sort(np.random.default_rng(seed).choice(n, MAP_ROWS, replace=False))
 
 
-def build_report(bundle: ResultBundle, pair=None) -> str:
-    """The HTML report of ``bundle``; ``pair`` (its reloaded inputs, an ``EmbeddingPair``) enables the
-    full-space sections: radial profiles, the honesty score and a PCA map when no layout is stored."""
+def build_report(bundle: ResultBundle, reference: np.ndarray | None = None, data: np.ndarray | None = None) -> str:
+    """The HTML report of ``bundle``; its input vectors ``reference`` and ``data`` (arrays of shape
+    (n_reference, n_features) and (n_data, n_features)) enable the full-space sections: radial profiles,
+    the honesty score and a PCA map when no layout is stored."""
+    full_space = reference is not None and data is not None
     m, kernels = bundle.manifest, bundle.kernels
     n_ref = m["sizes"]["reference"]
-    pool = None if pair is None else np.concatenate([pair.reference, pair.data]).astype(np.float64)
+    pool = np.concatenate([reference, data]).astype(np.float64) if full_space else None
     layout, layout_note = _layout(bundle, pool)
     honesty_by_kernel, map_body = {}, "<p class='note'>No layout is stored with the points and the input vectors " \
                                        "were not found, so no map is drawn.</p>"
@@ -206,13 +208,13 @@ def build_report(bundle: ResultBundle, pair=None) -> str:
             map_body += "<p class='note'>The input vectors were not found: the map's honesty cannot be scored.</p>"
         map_body += map_svg(layout[rows], split, scores, centers)
     profiles = None
-    if pair is not None and len(kernels):
-        profiles = radial_profiles(pair.reference, pair.data, np.stack([np.asarray(c) for c in kernels["center"]]),
+    if full_space and len(kernels):
+        profiles = radial_profiles(reference, data, np.stack([np.asarray(c) for c in kernels["center"]]),
                                    bundle.sigma, bundle.scale, _split(bundle.points, "reference")["score"].to_numpy(),
                                    _split(bundle.points, "data")["score"].to_numpy())
     question, data_table = _summary(bundle)
     null = bundle.result.per_config[bundle.result.scale] if hasattr(bundle.result, "per_config") else bundle.result
-    missing = "" if pair is not None else ("<p class='note'>The input files were not found next to the bundle: the "
+    missing = "" if full_space else ("<p class='note'>The input files were not found next to the bundle: the "
                                            "radial profiles and the map's honesty score need the vectors.</p>")
     command = reproduce_command(m)
     sections = [
@@ -222,7 +224,7 @@ def build_report(bundle: ResultBundle, pair=None) -> str:
         _section("null", "The null toys", histogram_svg(np.asarray(null.null_distribution, dtype=float), null.t_obs)
                  + "<p class='note'>t of the pseudo-experiments without signal, and the observed t (red line)"
                  + (" of the shown width." if m["result"]["scales"] else ".") + "</p>"),
-        _section("regions", "The regions", missing + _cards(bundle, pair, honesty_by_kernel, profiles)),
+        _section("regions", "The regions", missing + _cards(bundle, data if full_space else None, honesty_by_kernel, profiles)),
         _section("map", "The map", map_body),
         _section("parameters", "The parameters", _table(sorted((k, v) for k, v in m["params"].items()))),
         _section("reproduce", "Reproduce and verify",
@@ -247,5 +249,6 @@ def write_report(path, out=None, inputs_dir=None) -> tuple[Path, str]:
         pair, note = load_bundle_inputs(bundle, inputs_dir), ""
     except ValueError as err:
         pair, note = None, f"the input files were not found, so the report has no full-space sections: {err}"
-    target.write_text(build_report(bundle, pair), encoding="utf-8")
+    vectors = (None, None) if pair is None else (pair.reference, pair.data)
+    target.write_text(build_report(bundle, *vectors), encoding="utf-8")
     return target, note

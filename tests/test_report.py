@@ -101,7 +101,7 @@ def test_the_honesty_shown_is_that_of_the_points_on_the_pca_map(csv_bundle):
 
     bundle = load_bundle(csv_bundle)
     pair = load_bundle_inputs(bundle)
-    text = build_report(bundle, pair)
+    text = build_report(bundle, pair.reference, pair.data)
     pool = np.concatenate([pair.reference, pair.data]).astype(np.float64)
     honesty = map_honesty(pool, pca_layout(pool))
     assert f"Map honesty: {honesty.mean:.2f} of each point's 10 nearest" in text

@@ -13,6 +13,7 @@ from dashboard.datasets import Dataset
 from dashboard.layout_job import LayoutJob
 from dashboard.run import Run
 from sparker_core import MultiScaleResult, SparKer
+from sparker_core.honesty import MapHonesty, map_honesty, pca_layout, working_scale
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
 TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel
@@ -36,6 +37,8 @@ def sidebar() -> None:
                 state.set_active_run(choice)
         else:
             st.caption("No run yet: start one on *Train and watch*.")
+        if ds is not None and ds.n_features > 2:  # a 2-D dataset is its own map
+            st.radio("Map layout", MAP_LAYOUTS, key="map_layout", horizontal=True, help=LAYOUT_HELP)
         message = state.flash()
         if message is not None:
             getattr(st, message[0])(message[1])
@@ -45,6 +48,8 @@ def dataset_with_layout() -> Dataset:
     """The loaded dataset with a map layout: its own, its UMAP layout once fitted (in a worker, once per
     dataset and session), or a quick PCA layout while UMAP fits."""
     ds = state.dataset()
+    if st.session_state.get("map_layout") == MAP_LAYOUTS[1] and ds.n_features > 2:
+        return _exact_pca(ds)
     if ds.layout_reference is not None:
         return ds
     jobs = st.session_state.setdefault("layout_jobs", {})  # fingerprint -> LayoutJob
@@ -57,6 +62,41 @@ def dataset_with_layout() -> Dataset:
         del jobs[ds.fingerprint]
         return ds
     return ds.with_layout(*cache.pca_layout(ds.fingerprint, ds.reference, ds.data))
+
+
+# ------------------------------------------------------------------------ the map's honesty
+MAP_LAYOUTS = ("UMAP", "PCA (exact projection)")
+LAYOUT_HELP = ("UMAP keeps local neighbourhoods but distorts distances and tears some regions apart; PCA is a linear "
+               "projection of the points on their first two principal axes: exact for what it shows. The statistics "
+               "use the full space either way.")
+
+
+def _exact_pca(ds: Dataset) -> Dataset:
+    """The dataset on the PCA of all its points (sparker_core.honesty.pca_layout), once per dataset and session."""
+    layouts = st.session_state.setdefault("exact_pca_layouts", {})  # fingerprint -> (n, 2)
+    if ds.fingerprint not in layouts:
+        layouts[ds.fingerprint] = pca_layout(np.concatenate([ds.reference, ds.data]))
+    xy, n_ref = layouts[ds.fingerprint], ds.reference.shape[0]
+    return ds.with_layout(xy[:n_ref], xy[n_ref:], "PCA of the points (an exact linear projection)")
+
+
+def map_honesty_of(ds: Dataset, run: Run) -> tuple[MapHonesty, np.ndarray, np.ndarray]:
+    """Neighbourhood preservation of the map's drawn points (``shown_rows``), in the run's working space,
+    once per layout and session: (the honesty, reference scores of every row, data scores of every row),
+    nan for rows not drawn."""
+    preprocessing = run.params.get("preprocessing", "none")
+    key = (ds.layout_key, preprocessing)
+    cached = st.session_state.setdefault("map_honesty", {})
+    if key not in cached:
+        shown_ref, shown_data = shown_rows(ds)
+        scale = working_scale(ds.reference, preprocessing)
+        points = np.concatenate([ds.reference[shown_ref], ds.data[shown_data]]) / scale
+        layout = np.concatenate([ds.layout_reference[shown_ref], ds.layout_data[shown_data]])
+        honesty = map_honesty(points, layout)
+        ref_scores, data_scores = np.full(ds.reference.shape[0], np.nan), np.full(ds.data.shape[0], np.nan)
+        ref_scores[shown_ref], data_scores[shown_data] = honesty.scores[:shown_ref.size], honesty.scores[shown_ref.size:]
+        cached[key] = (honesty, ref_scores, data_scores)
+    return cached[key]
 
 
 def await_layout(ds: Dataset) -> None:

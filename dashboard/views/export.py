@@ -1,4 +1,4 @@
-"""Export: the result bundle (the CLI's format, as a zip) and the figures (interactive HTML)."""
+"""Export: the result bundle (the CLI's format, as a zip), a self-contained HTML report and the figures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dashboard import state
 from dashboard.components import figures
 from dashboard.loaded_run import LoadedRun
 from dashboard.views import common
-from sparker_core import save_bundle
+from sparker_core import load_bundle, save_bundle
+from sparker_core.report import build_report
 
 st.header("Export")
 run = state.active_run()
@@ -31,10 +32,25 @@ def bundle_zip() -> bytes:
         return _zip(folder, folder.name)
     tmp = Path(tempfile.mkdtemp(prefix="sparker-export-"))
     try:
-        target = save_bundle(tmp / f"run-{run.run_id}", run.model, run.result, ds.reference, ds.data, ds.inputs,
-                             ds.reference_metadata, ds.data_metadata,
-                             extra={"source": "dashboard", "dataset": ds.name, "calibration_seed": run.calibration_seed})
+        target = _write_bundle(tmp)
         return _zip(target, target.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_bundle(folder: Path) -> Path:
+    return save_bundle(folder / f"run-{run.run_id}", run.model, run.result, ds.reference, ds.data, ds.inputs,
+                       ds.reference_metadata, ds.data_metadata,
+                       extra={"source": "dashboard", "dataset": ds.name, "calibration_seed": run.calibration_seed})
+
+
+def report_html() -> str:
+    """The run's report (``sparker report``), from the opened bundle or from one written to a temporary folder."""
+    if isinstance(run, LoadedRun):
+        return build_report(run.bundle, ds.reference, ds.data)
+    tmp = Path(tempfile.mkdtemp(prefix="sparker-report-"))
+    try:
+        return build_report(load_bundle(_write_bundle(tmp)), ds.reference, ds.data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -64,6 +80,15 @@ else:
     if payload is not None:
         st.download_button("Download bundle (.zip)", payload, file_name=f"sparker-run-{run.run_id}.zip",
                            mime="application/zip", type="primary")
+    st.caption("One HTML file to share: the question, the data, p and Z, the null toys, the region cards with their "
+               "radial profiles, the map with its honesty score and the command that reproduces the run. It opens "
+               "offline, in any browser, with nothing else.")
+    if st.button("Export HTML report", key="export_report"):
+        st.session_state[f"report_{run.run_id}"] = report_html()
+    report = st.session_state.get(f"report_{run.run_id}")
+    if report is not None:
+        st.download_button("Download report (.html)", report, file_name=f"sparker-report-{run.run_id}.html",
+                           mime="text/html", key="download_report")
 
 st.subheader("Figures (interactive HTML, plotly.js included: they open offline)")
 if st.button("Prepare figures"):
