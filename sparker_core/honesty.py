@@ -71,7 +71,7 @@ def neighbourhood_preservation(points: np.ndarray, layout: np.ndarray, k: int = 
         return np.ones(points.shape[0])
     full = nearest_neighbours(torch.from_numpy(points), k)  # (n, k)
     shown = nearest_neighbours(torch.from_numpy(layout), k)  # (n, k)
-    # share of common indices per row: sort both, then count matches with one broadcast per block
+    # common indices per row: one (b, k, k) comparison per block of rows
     common = np.empty(points.shape[0])
     for rows in blocks(points.shape[0]):
         common[rows] = (full[rows, :, None] == shown[rows, None, :]).any(axis=2).sum(axis=1)  # (b,)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .bundle import ResultBundle, format_zscore, load_bundle
 from .honesty import map_honesty, pca_layout, radial_profiles, region_preservation
@@ -119,7 +120,7 @@ def _summary(bundle: ResultBundle) -> tuple[str, str]:
 def _result(bundle: ResultBundle) -> str:
     r, res = bundle.result, bundle.manifest["result"]
     low, high = r.pvalue_ci
-    z_bound = float(np.clip(-_ndtri(high), -40, 40)) if high < 1 else None
+    z_bound = float(np.clip(-special.ndtri(high), -40, 40)) if high < 1 else None
     state = "" if r.complete else f" (incomplete: {r.n_toys} of {r.n_toys_requested} toys)"
     statistic = f"t = {res['t_obs']:.3f}" if not res["scales"] else \
         f"combined statistic over {len(res['scales'])} widths = {res['t_obs']:.3f} (t of the shown width {res['t_fit']:.2f})"
@@ -131,12 +132,6 @@ def _result(bundle: ResultBundle) -> str:
         x = res["extrapolated"]
         text += f"<p class='note'>Gamma tail fit of the null (an extrapolation, not an empirical p): p = {x['pvalue']:.3g}, Z = {x['zscore']:.2f}.</p>"
     return text
-
-
-def _ndtri(q: float) -> float:
-    from scipy import special
-
-    return float(special.ndtri(q))
 
 
 def _cards(bundle: ResultBundle, data: np.ndarray | None, honesty_by_kernel: dict, profiles) -> str:
