@@ -167,7 +167,7 @@ def map_figure(
 def curves_figure(snapshots: list[Snapshot], max_epochs: int | None = None, height: int = 360) -> go.Figure:
     """t and sigma over the epochs of a fit (two panels sharing the epoch axis)."""
     epochs = [s.epoch for s in snapshots]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.16,  # room for the second title
                         subplot_titles=("test statistic t = -2 L", "kernel width sigma"))
     fig.add_trace(go.Scatter(x=epochs, y=[s.t for s in snapshots], mode="lines", name="t"), row=1, col=1)
     fig.add_trace(go.Scatter(x=epochs, y=[s.sigma for s in snapshots], mode="lines", name="sigma"), row=2, col=1)
@@ -195,9 +195,9 @@ def null_histogram(result: TestResult, height: int = 380) -> go.Figure:
                                  mode="lines", name="gamma fit of the null (extrapolation)",
                                  line=dict(dash="dash", color="black")))
     fig.add_vline(x=result.t_obs, line=dict(color=EXCESS_COLOR, width=3))
-    fig.add_annotation(x=result.t_obs, y=1, yref="paper", text=f"observed t = {result.t_obs:.1f}",
-                       showarrow=False, xanchor="right", font=dict(color=EXCESS_COLOR))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="t",
+    fig.add_annotation(x=result.t_obs, y=1, yref="paper", yanchor="bottom", text=f"observed t = {result.t_obs:.1f}",
+                       showarrow=False, xanchor="right", font=dict(color=EXCESS_COLOR))  # above the plot, clear of ticks
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="t",
                       yaxis_title="density", legend=dict(orientation="h", y=1.1), bargap=0.02,
                       xaxis=dict(range=[low, high]))
     return fig

@@ -186,13 +186,12 @@ def null_toys_panel(run: Run) -> None:
     """The run's null histogram filling as toys finish, t_obs marked and p updating, with a button to start
     the toys from where the map is watched (method, seed and the tail fit are on *Significance*)."""
     job_active = run.calibration_status.active
-    count_col, start_col = st.columns([1, 1], vertical_alignment="bottom")
-    count_col.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="watch_n_toys")
+    st.number_input("null toys", min_value=1, max_value=100_000, value=100, step=50, key="watch_n_toys")
     if job_active:
-        start_col.button("Stop toys", key="watch_stop_toys", on_click=run.calibration.stop, width="stretch")
+        st.button("Stop toys", key="watch_stop_toys", on_click=run.calibration.stop, width="stretch")
     else:
-        start_col.button("Run null toys", key="watch_run_toys", on_click=_start_toys, args=(run,), width="stretch",
-                         disabled=not hasattr(run, "start_calibration"))
+        st.button("Run null toys", key="watch_run_toys", on_click=_start_toys, args=(run,), width="stretch",
+                  disabled=not hasattr(run, "start_calibration"))
     if run.error:
         st.error(run.error)
     result = run.result

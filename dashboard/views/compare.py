@@ -48,14 +48,14 @@ def table() -> None:
         r = run.result
         job_seconds = run.calibration.seconds if run.calibration is not None else None
         rows.append({"method": f"SparKer ({run.label.split(':')[0]})", "p-value": r.pvalue, "Z": r.zscore,
-                     "toys": r.n_toys, "null": f"{r.n_toys} null toys (refits)",
+                     "toys": r.n_toys, "null": f"{r.n_toys} null toys",
                      "seconds": round(run.fit_seconds + job_seconds, 1) if job_seconds is not None else None,
                      "note": "fit + null toys" if job_seconds is not None else "opened from a bundle: not timed here"})
     for name in BASELINES:
         if name in current.results:
             r = current.results[name]
             rows.append({"method": name, "p-value": r.pvalue, "Z": r.zscore, "toys": r.n_toys,
-                         "null": f"{r.n_toys} permutations or toys" if r.n_toys else "exact test, no toys needed",
+                         "null": f"{r.n_toys} null samples" if r.n_toys else "exact, no toys",
                          "seconds": round(current.seconds[name], 1), "note": r.method})
         elif name in current.errors:
             rows.append({"method": name, "note": current.errors[name]})

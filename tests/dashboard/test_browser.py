@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import time
 
 import pytest
 
@@ -170,3 +171,29 @@ def test_replay_plays_the_snapshots_in_turn(page, server):
         seen = page.evaluate("() => window.__epochs")
         played = seen[1:]  # after the last epoch, the replay starts from the first snapshot
         assert len(played) >= 5 and played == sorted(played) and played[-1] == REPLAY_EPOCHS, repr(seen)
+
+
+def test_an_upload_is_mapped_at_once_then_by_umap(page, server, tmp_path):
+    """The first map of an upload (a PCA layout) within 5 s; UMAP, with numba compiling on its first
+    fit in the server, replaces it when ready, with progress shown meanwhile."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, rows in (("ref.npy", 1500), ("data.npy", 500)):
+        np.save(tmp_path / name, rng.normal(size=(rows, 16)).astype(np.float32))
+    with on_failure_screenshot(page, server):
+        page.get_by_text("Upload files", exact=True).click()
+        inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        inputs.nth(0).set_input_files(str(tmp_path / "ref.npy"))
+        inputs.nth(1).set_input_files(str(tmp_path / "data.npy"))
+        page.get_by_role("button", name="Load files").wait_for(state="visible")
+        page.wait_for_function("() => !Array.from(document.querySelectorAll('button')).find("
+                               "(b) => b.innerText.includes('Load files') && b.disabled)", timeout=30_000)
+        start = time.perf_counter()
+        page.get_by_role("button", name="Load files").click()
+        page.get_by_text("quick PCA layout while UMAP fits").first.wait_for(state="visible", timeout=30_000)
+        assert time.perf_counter() - start < 5.0
+        assert page.get_by_text("Fitting the UMAP layout").first.is_visible()  # the progress under the quick map
+        page.get_by_text(re.compile(r"UMAP fitted on 2,000 of 2,000 rows")).first.wait_for(state="visible",
+                                                                                         timeout=240_000)
+        assert "upload: ref.npy + data.npy" in page.locator('[data-testid="stSidebar"]').inner_text()

@@ -95,8 +95,8 @@ def test_compare_times_every_complete_test_and_shows_no_empty_cells(monkeypatch)
                       ("compare_toys", "compare_seed", "compare_run", "compare_stop")][0]].wait(TIMEOUT)
     at.run()
     table = at.dataframe[0].value.set_index("method")
-    assert table.loc["classifier (C2ST, exact binomial)", "null"] == "exact test, no toys needed"
-    assert table.loc["slow", "null"] == "9 permutations or toys"
+    assert table.loc["classifier (C2ST, exact binomial)", "null"] == "exact, no toys"
+    assert table.loc["slow", "null"] == "9 null samples"
 
 
 def test_the_toys_needed_table_shows_only_when_no_toy_reaches_t_obs():
