@@ -60,7 +60,7 @@ def _controls() -> None:
         widgets[control.widget](control.label, key=f"ctl_{control.name}", **widget_options(control))
 
 
-left, right = st.columns([1, 3])
+left, right = st.columns([1.2, 3])  # wide enough at 1024 px for "Pause" and "Resume"
 with left:
     _controls()
     b1, b2 = st.columns(2)
