@@ -123,3 +123,16 @@ def test_the_toys_needed_table_shows_only_when_no_toy_reaches_t_obs():
     run.wait_calibration(TIMEOUT)
     at.run()
     assert run.result.n_exceeding == 0 and any("No toy reaches t_obs" in c.value for c in at.caption)
+
+
+def test_map_notes_are_short_lines_under_the_map_only():
+    layout = np.random.default_rng(1).normal(size=(3000, 2))
+    rows = np.arange(3000)
+    shown = figures.map_figure(layout, layout, rows[:1000], rows[:1000], 384)
+    note = shown.layout.annotations[0].text
+    assert "Showing 2,000 of 6,000 points" in note and max(len(line) for line in note.split("<br>")) <= 70
+    live_map = figures.map_figure(layout, layout, rows, rows, 384, background=dict(x=0, y=1, sizex=1, sizey=1))
+    live = figures.live_figure(live_map, figures.curves_figure([]))
+    live_note = live.layout.annotations[-1]
+    assert live_note.xref == "x domain" and live_note.text.endswith("<br>All 6,000 points drawn as one image while training.")
+    assert max(len(line) for line in live_note.text.split("<br>")) <= 70  # clear of the sigma chart's ticks
