@@ -4,7 +4,9 @@ and peak memory by batch size.
     python benchmarks/bench_calibration.py             # all tables (about 5 minutes here)
     python benchmarks/bench_calibration.py --quick     # small sizes only
     python benchmarks/bench_calibration.py --million   # peak memory with a 1,000,000 x 384 reference
-    python benchmarks/bench_calibration.py --full-only # the full analysis only: the default against the default before the panel
+    python benchmarks/bench_calibration.py --full-only [--before DIR]
+        # the complete default test only (fit + 100 toys), in a fresh process; --before DIR: the same
+        # test with sparker_core imported from DIR (e.g. a `git worktree` of an earlier commit), in the same run
 
 The loop is ``calibrate(batch=1)``: the same toys, seeds and epochs, trained one fit per call.
 Peak memory is the maximum resident set size of a fresh child process that runs one batch.
@@ -14,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -81,6 +86,44 @@ def full_table() -> None:
         print(f"{name:>66} {t_fit:>6.1f} {total:>17.1f} {pvalue:>6.3f} {total / base:>5.2f}x")
 
 
+COMPLETE_TEST = """
+import time
+import numpy as np
+import sparker_core
+from sparker_core import SparKer
+rng = np.random.default_rng(1)
+reference = rng.standard_normal((15000, 384), dtype=np.float32); data = rng.standard_normal((2500, 384), dtype=np.float32)
+start = time.perf_counter()
+model = SparKer(seed=0).fit(reference, data)
+t_fit = time.perf_counter() - start
+result = model.calibrate(n_toys=100, batch=64, seed=0)
+print(t_fit, time.perf_counter() - start, result.pvalue, sparker_core.__file__)
+"""
+
+
+def complete_test(tree: str | None, extra_env: dict | None = None) -> tuple[float, float, float, str]:
+    """(fit s, fit + 100 toys s, p, the sparker_core imported) of the default test at the large size,
+    in a fresh process importing sparker_core from ``tree`` (None: this checkout)."""
+    env = dict(os.environ) | ({"PYTHONPATH": os.path.abspath(tree)} if tree else {}) | (extra_env or {})
+    cwd = os.path.abspath(tree) if tree else None  # `python -c` puts the working directory first on sys.path
+    out = subprocess.run([sys.executable, "-c", COMPLETE_TEST], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    t_fit, total, pvalue, where = out.stdout.split()
+    return float(t_fit), float(total), float(pvalue), os.path.dirname(os.path.dirname(where))
+
+
+def complete_table(before: str | None) -> None:
+    """The complete default test at N_R=15000, N_D=2500, d=384 (the cost target), and before a change."""
+    print("complete default test at N_R=15000, N_D=2500, d=384: fit + 100 toys (batch 64), a fresh process each")
+    print(f"{'sparker_core from':>40} {'threads':>22} {'fit s':>6} {'fit + 100 toys s':>17} {'p':>6}")
+    runs = [(None, "from the load (default)", {}), (None, "fixed", {"SPARKER_THREADS": "fixed"})]
+    runs += [(before, "fixed (torch's)", {})] if before else []
+    rows = [(threads, *complete_test(tree, extra)) for tree, threads, extra in runs]
+    for threads, t_fit, total, pvalue, where in rows:
+        print(f"{where:>40} {threads:>22} {t_fit:>6.1f} {total:>17.1f} {pvalue:>6.3f}")
+    if before:
+        print(f"\nspeed-up, both with fixed threads: {rows[2][2] / rows[1][2]:.2f}x")
+
+
 def _child_peak(args, queue) -> None:
     n_ref, n_data, d, n_kernels, batch, epochs = args
     reference, data = sample(n_ref, n_data, d)
@@ -108,11 +151,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--loop-epochs", type=int, default=50, help="epochs of the batched-vs-loop comparison")
-    parser.add_argument("--full-only", action="store_true", help="only the full analysis: the default against the default before the panel")
+    parser.add_argument("--full-only", action="store_true", help="only the complete default test at the large size")
+    parser.add_argument("--before", metavar="DIR", help="with --full-only: also time the test with sparker_core from DIR")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}\n")
     if args.full_only:
-        full_table()
+        complete_table(args.before)
         return
 
     if args.million:

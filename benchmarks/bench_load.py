@@ -1,13 +1,14 @@
-"""A complete test on an idle machine and beside one CPU-bound process, for three thread settings.
+"""A complete test on an idle machine and beside one CPU-bound process, for four thread settings.
 
     python benchmarks/bench_load.py [--toys 20] [--repeats 2]
 
 Each measurement is a fresh process running a complete test (fit + ``--toys`` toys; 8 kernels, the
-default three widths and epochs; N_R = 2,000, N_D = 500, d = 64 Gaussian). Settings: torch's default
-threads with OpenMP's default wait policy (idle threads spin a while before they sleep), the same
-with OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once; what the dashboard sets), and one thread
-(OMP_NUM_THREADS=1). "busy" runs one competing CPU-bound process (a Python loop) for the whole
-measurement. Prints the median seconds of ``--repeats`` runs and the ratio busy / idle.
+default three widths and epochs; N_R = 2,000, N_D = 500, d = 64 Gaussian). Settings: the library's
+default (threads chosen from the load, ``sparker_core.threads``), and with that policy off
+(SPARKER_THREADS=fixed): torch's default threads with OpenMP's default wait policy (idle threads
+spin a while before they sleep), the same with OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once),
+and one thread (OMP_NUM_THREADS=1). "busy" runs one competing CPU-bound process (a Python loop) for
+the whole measurement. Prints the median seconds of ``--repeats`` runs and the ratio busy / idle.
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ SparKer(seed=0).fit(reference, data).calibrate(n_toys={toys}, seed=0)
 print(time.perf_counter() - start)
 """
 BUSY = "while True: pass"
+FIXED = {"SPARKER_THREADS": "fixed"}
 SETTINGS = {
-    "default threads, default wait policy": {},
-    "default threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "one thread (OMP_NUM_THREADS=1)": {"OMP_NUM_THREADS": "1"},
+    "adaptive (library default)": {},
+    "default threads, default wait policy": FIXED,
+    "default threads, OMP_WAIT_POLICY=PASSIVE": FIXED | {"OMP_WAIT_POLICY": "PASSIVE"},
+    "one thread (OMP_NUM_THREADS=1)": FIXED | {"OMP_NUM_THREADS": "1"},
 }
 
 
 def measure(extra: dict, toys: int, busy: bool) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")} | extra
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "SPARKER_THREADS")} | extra
     hog = subprocess.Popen([sys.executable, "-c", BUSY]) if busy else None
     try:
         if hog:

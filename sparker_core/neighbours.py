@@ -10,14 +10,13 @@ Excess score of a data row: among its ``INIT_NEIGHBOURS`` nearest rows of [data;
 sum b_j over data neighbours minus a_j * (A / A_probe) over reference neighbours, where a, b are
 the fit's loss weights (w_R times the user weight, and the user weight) and A / A_probe rescales
 the probe to the whole reference. The probe is at most ``INIT_REFERENCE_PROBE * N_D`` reference
-rows drawn with the fit's generator, so the cost, O(N_D^2 d), does not grow with N_R. Under no
-signal the expected score is 0. Kernels go to the highest-scoring rows, greedily, skipping
+rows drawn with the fit's generator, so the cost, O(N_D^2 d), does not grow with N_R; the fits of
+one problem read these neighbours from one graph of the pool (``PoolNeighbours``) when that is
+cheaper. Under no signal the expected score is 0. Kernels go to the highest-scoring rows, greedily, skipping
 the data rows within ``INIT_RADIUS`` final widths of a row already taken (a kernel's reach) and the
 data neighbours of that row and theirs (two hops: in high dimension a topic's rows can lie further
-apart than 2 sigma), so that a compact group gets one kernel and the others spread out. With one hop
-and no radius three kernels split the wiki sample's rare topic, whose kernels then ranked below a
-fluctuation elsewhere by delta_t; with two hops and no radius five split a 60-point planted bump
-(t 489, against 532 with the radius).
+apart than 2 sigma), so that a compact group gets one kernel and the others spread out: with fewer
+hops or no radius, several kernels split one compact excess and rank below a fluctuation elsewhere.
 """
 
 from __future__ import annotations

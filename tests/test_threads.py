@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sparker_core import SparKer
-from sparker_core.threads import LoadProbe, adaptive_threads, choose_threads
+from sparker_core.threads import LoadProbe, adaptive_iterator, adaptive_threads, adjust, choose_threads
 from synthetic import gaussian
 
 
@@ -66,3 +66,23 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert np.array_equal(numbers[0], numbers[1])
+
+
+def test_an_adaptive_generator_steps_with_chosen_threads_and_hands_back_torch_s_setting(monkeypatch):
+    monkeypatch.delenv("SPARKER_THREADS", raising=False)
+    before = torch.get_num_threads()
+    monkeypatch.setattr("sparker_core.threads.choose_threads", lambda other, cpus, limit: 1)
+    seen = []
+
+    @adaptive_iterator
+    def work():
+        for step in range(3):
+            adjust()  # inside a step: re-chosen, still one thread
+            seen.append(torch.get_num_threads())
+            yield step
+
+    for _ in work():
+        assert torch.get_num_threads() == before  # the caller's setting while it holds an item
+    assert seen == [1, 1, 1] and torch.get_num_threads() == before
+    adjust()  # outside any step: nothing to re-choose
+    assert torch.get_num_threads() == before
