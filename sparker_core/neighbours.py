@@ -87,7 +87,8 @@ class PoolNeighbours:
         self.use_graph = n <= POOL_GRAPH_MAX_ROWS and n * n <= POOL_GRAPH_COST * n_data * subset
         # enough candidates that a subset holding this fraction of the pool has k among them
         self.candidates = min(n - 1, INIT_NEIGHBOURS * (1 + -(-3 * n // subset)))
-        self._graph: np.ndarray | None = None
+        self._graph: np.ndarray | None = None  # (N, candidates); a block's rows are filled when first asked for
+        self._searched: np.ndarray | None = None  # (number of blocks,) which blocks are filled
         self._sq: torch.Tensor | None = None
 
     def _search(self, rows: np.ndarray, k: int) -> np.ndarray:
@@ -97,20 +98,30 @@ class PoolNeighbours:
         d2[torch.arange(rows.size, device=d2.device), index] = float("inf")
         return torch.topk(d2, k, dim=1, largest=False, sorted=True).indices.cpu().numpy()
 
-    def graph(self) -> np.ndarray:
-        """(N, candidates) nearest other rows of every pool row, nearest first; searched on first use."""
+    def graph_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), candidates) nearest other pool rows of pool rows ``rows``, nearest first.
+
+        The graph is searched in the fixed blocks of ``blocks(N)``, each on first use, so a row's
+        neighbours do not depend on which fit asked first, and one fit without toys searches only
+        the blocks holding its own data rows.
+        """
+        n = self.points.shape[0]
         if self._graph is None:
             self._sq = (self.points.double() ** 2).sum(1).to(self.points.dtype)  # (N,)
-            n = self.points.shape[0]
-            self._graph = np.concatenate([self._search(np.arange(n)[rows], self.candidates) for rows in blocks(n)])
-        return self._graph
+            self._graph = np.empty((n, self.candidates), dtype=np.int64)
+            self._searched = np.zeros(len(blocks(n)), dtype=bool)
+        for index in np.unique(np.asarray(rows) // BLOCK_ROWS):
+            if not self._searched[index]:
+                block = blocks(n)[index]
+                self._graph[block] = self._search(np.arange(block.start, block.stop), self.candidates)
+                self._searched[index] = True
+        return self._graph[rows]
 
     def subset_neighbours(self, rows: np.ndarray, k: int, n_queries: int) -> np.ndarray:
         """``nearest_neighbours(points[rows], k, n_queries)`` from the pool graph: (n_queries, k) positions into rows."""
-        graph = self.graph()
         position = np.full(self.points.shape[0], -1)
         position[rows] = np.arange(rows.size)
-        found = position[graph[rows[:n_queries]]]  # (n_queries, candidates), -1 outside the subset
+        found = position[self.graph_rows(rows[:n_queries])]  # (n_queries, candidates), -1 outside the subset
         inside = found >= 0
         keep = inside & (np.cumsum(inside, axis=1) <= k)
         short = keep.sum(1) < k

@@ -16,7 +16,7 @@ def test_subset_neighbours_from_the_pool_graph_equal_a_search_of_the_subset():
         expected = nearest_neighbours(points[torch.as_tensor(rows)], 10, n_queries=150)
         np.testing.assert_array_equal(pool.subset_neighbours(rows, 10, 150), expected)
     pool.candidates = 11  # most rows now have fewer than 10 subset rows among their candidates
-    pool._graph = None
+    pool._graph = None  # searched again with the fewer candidates
     np.testing.assert_array_equal(pool.subset_neighbours(rows, 10, 150), expected)
 
 
