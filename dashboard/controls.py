@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sparker_core.config import PARAMS, Param, default_params
+from sparker_core import PARAMS, Param, default_params
 
 PARAM_BY_NAME = {param.name: param for param in PARAMS}
 INIT_LABELS = {"excess": "where data outnumber the reference", "random": "random data rows"}  # display only

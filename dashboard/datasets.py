@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sparker_core import SAMPLES, EmbeddingPair, load_pair, sample_inputs
+from sparker_core import pca_layout as honest_pca_layout
 
 from .components.map_layout import LayoutIndex, display_subsample
 
@@ -109,11 +110,8 @@ def describe_sample(name: str) -> str:
 def pca_layout(reference: np.ndarray, data: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """The first two principal components (fitted on up to ``UMAP_FIT_ROWS`` rows): a layout in well
     under a second, shown while UMAP fits. Returns (reference layout, data layout, note)."""
-    pool = np.concatenate([reference, data]).astype(np.float64)
-    rows = display_subsample(pool.shape[0], UMAP_FIT_ROWS, seed)
-    mean = pool[rows].mean(axis=0)
-    _, _, vt = np.linalg.svd(pool[rows] - mean, full_matrices=False)  # vt: (d, d) principal axes
-    layout = (pool - mean) @ vt[:2].T  # (n, 2)
+    pool = np.concatenate([reference, data])
+    layout = honest_pca_layout(pool, display_subsample(pool.shape[0], UMAP_FIT_ROWS, seed))  # (n, 2)
     n_ref = reference.shape[0]
     return layout[:n_ref], layout[n_ref:], QUICK_LAYOUT_NOTE
 

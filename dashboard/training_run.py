@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sparker_core import MultiScaleResult, SparKer, TestResult
-from sparker_core.executors import RayExecutor
+from sparker_core import RayExecutor
 
 from .calibration_job import CALIBRATION_BATCH, CalibrationJob, CalibrationStatus
 from .datasets import Dataset

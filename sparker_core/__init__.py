@@ -11,6 +11,8 @@ from .bundle import ResultBundle, load_bundle, save_bundle
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import PARAMS, Param, SparKerConfig, default_params, sigma_schedule
 from .exceptions import NotFittedError
+from .executors import LocalExecutor, RayExecutor
+from .honesty import MapHonesty, RadialProfiles, map_honesty, pca_layout, radial_profiles, region_preservation, working_scale
 from .loaders import (
     MAX_EXPANDED_BYTES,
     MAX_FILE_BYTES,
@@ -22,8 +24,11 @@ from .loaders import (
 )
 from .estimator import PreparedProblem, SparKer
 from .problem import Problem, build_problem
+from .report import build_report
 from .model import KernelEnsemble
 from .samples import SAMPLES, TEACHING_SAMPLES, sample_inputs
+from .sensitivity import LEVELS as SENSITIVITY_LEVELS, METHODS as SENSITIVITY_METHODS
+from .sensitivity import SensitivityCurve, SensitivityPlan, estimate_cost, plan_sensitivity, sensitivity, sensitivity_iter, split_kind
 from .training import BatchSnapshot, FitState, Snapshot, StopTraining, train_iter
 from .verify import load_bundle_inputs, verify_bundle
 
@@ -55,6 +60,25 @@ __all__ = [
     "load_embeddings",
     "load_pair",
     "NotFittedError",
+    "LocalExecutor",
+    "RayExecutor",
+    "MapHonesty",
+    "RadialProfiles",
+    "map_honesty",
+    "pca_layout",
+    "radial_profiles",
+    "region_preservation",
+    "working_scale",
+    "build_report",
+    "SENSITIVITY_LEVELS",
+    "SENSITIVITY_METHODS",
+    "SensitivityCurve",
+    "SensitivityPlan",
+    "estimate_cost",
+    "plan_sensitivity",
+    "sensitivity",
+    "sensitivity_iter",
+    "split_kind",
     "PARAMS",
     "Param",
     "default_params",

@@ -1,4 +1,4 @@
-"""The command line: ``sparker run | show | verify | demo`` (also ``python -m sparker_core``).
+"""The command line: ``sparker run | show | verify | report | sensitivity | demo`` (also ``python -m sparker_core``).
 
 Every error ends the command with exit code 2 and one line on stderr; ``run`` writes nothing
 to ``--out`` unless it succeeds.

@@ -150,15 +150,19 @@ def radial_profiles(reference: np.ndarray, data: np.ndarray, centers: np.ndarray
                           expected=(weight * counts[0]).reshape(shape), f_mean=f_mean.reshape(shape))
 
 
-def pca_layout(points: np.ndarray) -> np.ndarray:
+def pca_layout(points: np.ndarray, fit_rows: np.ndarray | None = None) -> np.ndarray:
     """The points projected on their first two principal axes (eigenvectors of the covariance, each
     signed so its largest loading is positive): a linear view, exact for what it shows.
-    points: array of shape (n_samples, n_features) -> (n_samples, 2)."""
+    points: array of shape (n_samples, n_features) -> (n_samples, 2). ``fit_rows``: the rows whose
+    mean and covariance define the axes (default all; a subsample makes a quick layout of many rows).
+    """
     points = np.asarray(points, dtype=np.float64)
-    centred = points - points.mean(axis=0)
+    fitted = points if fit_rows is None else points[fit_rows]
+    mean = fitted.mean(axis=0)
     if points.shape[1] == 1:
-        return np.column_stack([centred[:, 0], np.zeros(points.shape[0])])
+        return np.column_stack([points[:, 0] - mean[0], np.zeros(points.shape[0])])
+    centred = fitted - mean
     _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
     axes = vectors[:, ::-1][:, :2]  # (d, 2)
     axes *= np.sign(axes[np.abs(axes).argmax(axis=0), [0, 1]])
-    return centred @ axes
+    return (points - mean) @ axes

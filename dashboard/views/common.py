@@ -13,7 +13,7 @@ from dashboard.datasets import Dataset
 from dashboard.layout_job import LayoutJob
 from dashboard.run import Run
 from sparker_core import MultiScaleResult, SparKer
-from sparker_core.honesty import MapHonesty, map_honesty, pca_layout, working_scale
+from sparker_core import MapHonesty, map_honesty, pca_layout, working_scale
 
 MAX_DISPLAY_POINTS = 4000  # map points drawn (display only; statistics use every point)
 TRAIL_LENGTH = 6  # past snapshots drawn behind each kernel

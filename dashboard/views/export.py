@@ -15,7 +15,7 @@ from dashboard.components import figures
 from dashboard.loaded_run import LoadedRun
 from dashboard.views import common
 from sparker_core import load_bundle, save_bundle
-from sparker_core.report import build_report
+from sparker_core import build_report
 
 st.header("Export")
 run = state.active_run()

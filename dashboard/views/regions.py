@@ -9,7 +9,7 @@ from dashboard import state
 from dashboard.components.honesty_figures import color_by_honesty, profile_figure
 from dashboard.components.members import kernel_of_rows, member_rows, selected_rows
 from dashboard.views import common
-from sparker_core.honesty import radial_profiles, region_preservation, working_scale
+from sparker_core import radial_profiles, region_preservation, working_scale
 
 N_TOP_POINTS = 200
 

@@ -10,7 +10,9 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.components.members import member_rows
-from sparker_core.sensitivity import LEVELS, METHODS, estimate_cost, plan_sensitivity, sensitivity_iter, split_kind
+from sparker_core import SENSITIVITY_LEVELS as LEVELS
+from sparker_core import SENSITIVITY_METHODS as METHODS
+from sparker_core import estimate_cost, plan_sensitivity, sensitivity_iter, split_kind
 
 FRAME_SECONDS = 0.3  # between fits the page redraws and sees a Stop
 MAX_VALUES = 50  # a metadata column with more distinct values is not offered as a kind (free text, ids)
