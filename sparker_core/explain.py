@@ -104,7 +104,8 @@ def explain_kernels(
     f_data = evaluate(data_aug, centers[None], amplitudes[None], sigma.reshape(1), temperature, competition)[:, 0]
     f_data = f_data.double().cpu().numpy()
     # squared distances to every centre, for the nearest exemplars: (n_data, M)
-    dist2 = -2.0 * sigma.item() ** 2 * log_kernels(data_aug, centers, sigma).double().cpu().numpy()
+    sigma_value = float(sigma.item())  # one device sync, not one per kernel
+    dist2 = -2.0 * sigma_value**2 * log_kernels(data_aug, centers, sigma).double().cpu().numpy()
     ref_w = reference_weight[:n_reference].double().cpu().numpy()
     data_w = data_weight[n_reference:].double().cpu().numpy()
     n_data_rows = pool_aug.shape[0] - n_reference
@@ -125,7 +126,7 @@ def explain_kernels(
                 "kernel": i,
                 "active": bool(abs(amps[i]) >= active_threshold),
                 "amplitude": float(amps[i]),
-                "sigma": float(sigma.item()),
+                "sigma": sigma_value,
                 "center": centers_input[i].copy(),
                 "n_data": n_data,
                 "n_reference": int(ref_idx.size),

@@ -86,7 +86,8 @@ def train_iter(
     O(ROW_CHUNK * block_fits * M) for temporaries. The caller may stop iterating at any snapshot.
     """
     n_fits, n_kernels, d = initial_centers.shape
-    block = block_fits or default_block_fits(n_kernels)
+    # on a GPU every fit goes in one block: its temporaries need no cache, and fewer launches keep it busy
+    block = block_fits or (n_fits if initial_centers.is_cuda else default_block_fits(n_kernels))
     centers = initial_centers.clone()
     amplitudes = torch.zeros(n_fits, n_kernels, dtype=centers.dtype, device=centers.device)
     adam_centers, adam_amplitudes = _Adam(centers), _Adam(amplitudes)
@@ -172,8 +173,8 @@ class FitState:
 
 def snapshot_kernels(problem: Problem, snapshot: Snapshot):
     """(centers (M, d), amplitudes (M,), sigma ()) of a ``Snapshot`` as tensors in working space."""
-    sigma = torch.tensor(snapshot.sigma, dtype=problem.dtype)
-    return problem.tensor((snapshot.centers - problem.mean) / problem.scale), problem.tensor(snapshot.amplitudes), sigma
+    centers = problem.tensor((snapshot.centers - problem.mean) / problem.scale)
+    return centers, problem.tensor(snapshot.amplitudes), problem.tensor(snapshot.sigma)
 
 
 @adaptive_iterator
