@@ -5,7 +5,7 @@ The readers in ``sparker_core.readers`` parse a file into a table; this module c
 column), leaves row-id columns out with a note, and raises a one-line ``ValueError`` naming the
 file, the column and the cell for anything it cannot use. Interface: ``split_frame``,
 ``list_column`` + ``list_vectors``, ``check_header``, and for messages about cells
-``first_non_number``, ``identifier_like`` and ``row_place``.
+``first_non_number``, ``identifier_like``, ``row_place`` and ``cell_place``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .data import array_place
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,28 @@ def row_place(path: str, row: int) -> str:
     except (csv.Error, UnicodeDecodeError):  # pandas read it; only the line number is lost
         pass
     return f"row {row + 1} after the header"
+
+
+def cell_place(path: str, columns, values, rows=None):
+    """A ``place(row, column)`` for ``check_points``: where a cell of ``values`` lies in the file.
+
+    A CSV/TSV cell is named by its line in the file (the header is line 1) and a parquet cell by
+    its 0-based row; a table column by its name (``columns``, the columns that form the vectors),
+    or by its name and the 0-based element when one column holds whole vectors; an array file's
+    cell by its 0-based indices. ``rows`` maps the rows of ``values`` to the file's rows when
+    some were dropped (a split by a label column).
+    """
+
+    def place(row: int, column: int) -> str:
+        row = row if rows is None else int(rows[row])
+        if columns is None:
+            return array_place(row, column)
+        line = row_place(path, row) if path.lower().endswith((".csv", ".tsv")) else f"row {row} (0-based)"
+        if len(columns) == np.shape(values)[1]:
+            return f"{line}, column {_shown(columns[column])}"
+        return f"{line}, column {_shown(columns[0])}, element {column} (0-based)"
+
+    return place
 
 
 def _is_number(text: str) -> bool:

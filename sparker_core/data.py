@@ -10,10 +10,13 @@ from ._validation import fail
 from .exceptions import NotFittedError  # noqa: F401  (importable from here too)
 
 
-def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:
+def check_points(values, name: str, min_rows: int = 2, place=None) -> np.ndarray:
     """Return ``values`` as a finite float64 array of shape (n_samples, n_features), or raise.
 
-    Accepts anything ``numpy.asarray`` understands, and torch tensors.
+    Accepts anything ``numpy.asarray`` understands, and torch tensors. A NaN or infinite entry is
+    an error that counts them and locates the first in row-major order, so the user can find it:
+    ``place(row, column)`` names that cell from its 0-based indices in the array as passed; by
+    default "row 12, column 5 (0-based indices)", and the file loaders name the file's line and column.
     """
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
         values = values.detach().cpu().numpy()
@@ -33,7 +36,11 @@ def check_points(values, name: str, min_rows: int = 2) -> np.ndarray:
         array = array.astype(np.float64)  # float32 input stays float32: no full-size copy
     n_bad = _count_non_finite(array)
     if n_bad:
-        raise ValueError(f"`{name}` contains NaN or infinite values ({n_bad} entries).")
+        row, column = _first_non_finite(array)
+        raise ValueError(
+            f"`{name}` contains NaN or infinite values ({n_bad} entries). "
+            f"The first is {float(array[row, column])} at {(place or array_place)(row, column)}."
+        )
     return array
 
 
@@ -42,6 +49,19 @@ _ROWS = 65536  # rows per chunk for full-array passes, so no full-size temporary
 
 def _count_non_finite(array: np.ndarray) -> int:
     return sum(int((~np.isfinite(array[s : s + _ROWS])).sum()) for s in range(0, array.shape[0], _ROWS))
+
+
+def _first_non_finite(array: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the first non-finite entry in row-major order; the array must hold one."""
+    chunks = ((s, ~np.isfinite(array[s : s + _ROWS])) for s in range(0, array.shape[0], _ROWS))
+    start, bad = next((s, bad) for s, bad in chunks if bad.any())
+    row, column = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    return start + int(row), int(column)
+
+
+def array_place(row: int, column: int) -> str:
+    """A cell of an array, as messages name it: its 0-based row and column indices."""
+    return f"row {row}, column {column} (0-based indices)"
 
 
 def column_stats(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -147,7 +147,8 @@ def load_pair(reference, data=None, label_column=None, reference_value=None, dat
                 f"{where} has no {role} rows: no value of `label_column` {label_column!r} equals "
                 f"`{role}_value` {str(value)!r}; values found: {found}."
             )
-        sides.append((_checked(values[rows], f"{role} rows", path), metadata[rows].reset_index(drop=True)))
+        vectors = _checked(values[rows], f"{role} rows", path, content.columns, np.flatnonzero(rows))
+        sides.append((vectors, metadata[rows].reset_index(drop=True)))
     (ref_vectors, ref_meta), (data_vectors, data_meta) = sides
     _warn(content.notes)
     return EmbeddingPair(ref_vectors, data_vectors, ref_meta, data_meta, {path: sha256_file(path)},
@@ -159,8 +160,8 @@ def _load(path, key, vector_column, max_bytes, max_expanded_bytes, name, feature
     path = os.fspath(path)
     content = _read(path, key, vector_column, max_bytes, max_expanded_bytes, name, keep=(),
                     features=_column_list(features, "features"), ignore=_column_list(ignore, "ignore"))
-    return EmbeddingTable(_checked(content.values, name, path), content.metadata, path, sha256_file(path),
-                          content.columns, content.notes)
+    vectors = _checked(content.values, name, path, content.columns)
+    return EmbeddingTable(vectors, content.metadata, path, sha256_file(path), content.columns, content.notes)
 
 
 def _warn(notes) -> None:

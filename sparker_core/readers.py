@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import (
-    _Content, _names, _one_line, _Request, check_header, is_list, list_column, list_vectors, split_frame,
+    _Content, _names, _one_line, _Request, cell_place, check_header, is_list, list_column, list_vectors, split_frame,
 )
 from .data import check_points
 
@@ -52,10 +52,10 @@ def _locate(message: str, name: str, path: str) -> str:
     return message.replace(f"`{name}`", _where(name, path), 1)
 
 
-def _checked(values, name: str, path: str) -> np.ndarray:
-    """check_points with the file in its message; float16 becomes float32, float32/float64 stay."""
+def _checked(values, name: str, path: str, columns=None, rows=None) -> np.ndarray:
+    """check_points with the file (and the file's cell, see ``cell_place``) in its message; float16 becomes float32."""
     try:
-        array = check_points(values, name)
+        array = check_points(values, name, place=cell_place(path, columns, values, rows))
     except (ValueError, TypeError) as err:  # a file of non-numbers (complex, dates, text) is a bad file: ValueError
         raise ValueError(_locate(str(err), name, path)) from None
     if array.dtype not in (np.float32, np.float64):

@@ -272,7 +272,8 @@ def test_nan_and_inf(tmp_path):
     bad = VECTORS.copy()
     bad[1, 2], bad[3, 0] = np.nan, np.inf
     np.save(tmp_path / "bad.npy", bad)
-    raises(tmp_path, ValueError, r"^`data` \(.*bad\.npy\) contains NaN or infinite values \(2 entries\)\.$",
+    raises(tmp_path, ValueError, r"^`data` \(.*bad\.npy\) contains NaN or infinite values \(2 entries\)\."
+           r" The first is nan at row 1, column 2 \(0-based indices\)\.$",
            path=tmp_path / "bad.npy", name="data")
 
 

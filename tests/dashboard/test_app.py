@@ -435,13 +435,15 @@ def test_upload_errors_name_the_file_as_uploaded():
     bad = np.ones((8, 2))
     bad[3, 1] = np.nan
     upload_pair(at, bad, np.ones((5, 2)))
-    assert errors(at) == ["`reference` (ref.npy) contains NaN or infinite values (1 entries)."]
+    assert errors(at) == ["`reference` (ref.npy) contains NaN or infinite values (1 entries). "
+                           "The first is nan at row 3, column 1 (0-based indices)."]
 
     at.radio(key="upload_mode").set_value("One file with a label column").run()
     csv = b"split,a,b\nreference,1,2\nreference,2,nan\nreference,1,1\ndata,3,4\ndata,4,5\n"
     at.file_uploader(key="upload_one").set_value(("both.csv", csv, "text/csv")).run()
     at.button(key="load_file").click().run()
-    assert errors(at) == ["`both.csv` (reference rows) contains NaN or infinite values (1 entries)."]
+    assert errors(at) == ["`both.csv` (reference rows) contains NaN or infinite values (1 entries). "
+                           "The first is nan at line 3, column 'b'."]
     at.text_input(key="reference_value").set_value("ref")
     at.button(key="load_file").click().run()
     assert len(errors(at)) == 1 and errors(at)[0].startswith("`both.csv` has no reference rows")
