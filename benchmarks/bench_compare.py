@@ -113,6 +113,7 @@ def parse(argv=None) -> tuple[argparse.Namespace, Plan]:
                              "processes, one thread each unless --threads says otherwise (full run here: 2)")
     parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
     parser.add_argument("--no-speed", action="store_true", help="skip the SparKer vs MMD speed comparison")
+    parser.add_argument("--speed-only", action="store_true", help="only the SparKer vs MMD speed comparison (full sizes)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="full mode: where results go")
     parser.add_argument("--readme", type=Path, default=None,
                         help="full mode: the file whose compare markers get the tables (default: benchmarks/README.md "
@@ -165,6 +166,12 @@ def header_lines(args: argparse.Namespace, plan: Plan, stamp: str) -> list[str]:
 
 def main() -> None:
     args, plan = parse()
+    if args.speed_only:
+        set_threads(args.threads or os.cpu_count())
+        print(f"$ {shlex.join(['python', 'benchmarks/bench_compare.py', *sys.argv[1:]])}; load average {os.getloadavg()[0]:.1f}")
+        for size in [(9000, 1000), (18000, 2000)]:
+            print(speed_ratio(*size), flush=True)
+        return
     threads = args.threads or (1 if args.jobs > 1 else None)  # each parallel job gets one thread unless told
     set_threads(threads)
     methods = args.methods
