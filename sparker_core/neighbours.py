@@ -110,6 +110,8 @@ class PoolNeighbours:
             self._sq = (self.points.double() ** 2).sum(1).to(self.points.dtype)  # (N,)
             self._graph = np.empty((n, self.candidates), dtype=np.int64)
             self._searched = np.zeros(len(blocks(n)), dtype=bool)
+        if not self._graph.flags.writeable:  # unpickled from Ray's object store: read-only
+            self._graph, self._searched = self._graph.copy(), self._searched.copy()
         for index in np.unique(np.asarray(rows) // BLOCK_ROWS):
             if not self._searched[index]:
                 block = blocks(n)[index]

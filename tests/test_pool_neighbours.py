@@ -24,3 +24,14 @@ def test_a_huge_reference_keeps_the_per_fit_search():
     points = torch.zeros(30_000, 2)
     assert not PoolNeighbours(points, n_data=100).use_graph  # the pool graph would cost ~100 fits' searches
     assert PoolNeighbours(points, n_data=5_000).use_graph
+
+
+def test_a_partly_searched_graph_from_a_read_only_copy_still_fills_and_agrees():
+    """Ray hands workers the Problem (and its partly searched graph) as read-only arrays."""
+    points = torch.from_numpy(np.random.default_rng(2).normal(size=(5000, 4)))
+    whole, partial = PoolNeighbours(points, n_data=2000), PoolNeighbours(points, n_data=2000)
+    expected = whole.graph_rows(np.arange(5000))
+    partial.graph_rows(np.arange(4500, 5000))  # a fit's own data rows: the last block only
+    partial._graph.flags.writeable = False
+    partial._searched.flags.writeable = False
+    np.testing.assert_array_equal(partial.graph_rows(np.arange(5000)), expected)
