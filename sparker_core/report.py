@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import special
 
 from .bundle import ResultBundle, format_zscore, load_bundle
+from .config import default_params
 from .honesty import map_honesty, pca_layout, radial_profiles, region_preservation
 from .report_svg import histogram_svg, image_svg, map_svg, profile_svg
 from .samples import SAMPLES, sample_inputs
@@ -51,8 +52,25 @@ def _section(key: str, title: str, body: str) -> str:
     return f'<section id="{key}" data-section="{key}"><h2>{_e(title)}</h2>\n{body}\n</section>\n'
 
 
+# The parameters ``sparker run`` sets; a run with any other one away from its default needs Python.
+CLI_PARAMS = ("n_kernels", "max_epochs", "seed", "device")
+
+
+def cli_gaps(manifest: dict) -> list[str]:
+    """What ``sparker run`` cannot set for this run: parameters away from their defaults that the
+    command line has no option for, and a toys' seed other than the fit's (the CLI uses one seed)."""
+    defaults = default_params()
+    gaps = [f"{k}={v!r}" for k, v in manifest["params"].items()
+            if k not in CLI_PARAMS and k in defaults and v != defaults[k]]
+    seeds = manifest["seeds"]
+    if seeds.get("calibration") is not None and seeds["calibration"] != seeds["fit"]:
+        gaps.append(f"toys' seed {seeds['calibration']} (fit seed {seeds['fit']})")
+    return gaps
+
+
 def reproduce_command(manifest: dict) -> str:
-    """The ``sparker run`` line that reproduces the run from its recorded inputs, parameters and seeds."""
+    """The ``sparker run`` line of the run's recorded inputs, parameters and seeds (it reproduces the run
+    when ``cli_gaps(manifest)`` is empty)."""
     load, params, result = manifest["inputs"]["load"], manifest["params"], manifest["result"]
     sample = next((name for name in SAMPLES if sample_inputs(name) == load), None)
     words = ["sparker", "run"]
@@ -211,7 +229,7 @@ def build_report(bundle: ResultBundle, reference: np.ndarray | None = None, data
     null = bundle.result.per_config[bundle.result.scale] if hasattr(bundle.result, "per_config") else bundle.result
     missing = "" if full_space else ("<p class='note'>The input files were not found next to the bundle: the "
                                            "radial profiles and the map's honesty score need the vectors.</p>")
-    command = reproduce_command(m)
+    command, gaps = reproduce_command(m), cli_gaps(m)
     sections = [
         _section("question", "The question", question),
         _section("data", "The data", data_table),
@@ -223,8 +241,11 @@ def build_report(bundle: ResultBundle, reference: np.ndarray | None = None, data
         _section("map", "The map", map_body),
         _section("parameters", "The parameters", _table(sorted((k, v) for k, v in m["params"].items()))),
         _section("reproduce", "Reproduce and verify",
-                 f"<pre>{_e(command)}</pre><p>and check the bundle from its inputs:</p>"
-                 f"<pre>{_e(shlex.join(['sparker', 'verify', str(bundle.path)]))}</pre>"),
+                 (f"<pre>{_e(command)}</pre>" if not gaps else
+                  f"<p>This run set what <code>sparker run</code> has no option for ({_e(', '.join(gaps))}): "
+                  "reproduce it in Python with <code>SparKer(**parameters)</code> and the seeds of manifest.json, or "
+                  f"start from</p><pre>{_e(command)}</pre>")
+                 + "<p>and check the bundle (BUNDLE: its folder) against its inputs:</p><pre>sparker verify BUNDLE</pre>"),
     ]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>SparKer report</title>"
             f"<style>{STYLE}</style></head><body>\n<h1>SparKer report: {_e(Path(bundle.path).name)}</h1>\n"

@@ -8,7 +8,7 @@ import pytest
 
 from sparker_core.bundle import load_bundle
 from sparker_core.cli import build_parser, main
-from sparker_core.report import build_report, reproduce_command
+from sparker_core.report import build_report, cli_gaps, reproduce_command
 
 from test_cli_bundle import write_inputs
 
@@ -106,3 +106,11 @@ def test_the_honesty_shown_is_that_of_the_points_on_the_pca_map(csv_bundle):
     honesty = map_honesty(pool, pca_layout(pool))
     assert f"Map honesty: {honesty.mean:.2f} of each point's 10 nearest" in text
     assert f"trustworthiness {honesty.trustworthiness:.3f}." in text
+
+
+def test_a_run_the_command_line_cannot_set_says_so_instead_of_a_false_command(csv_bundle):
+    manifest = load_bundle(csv_bundle).manifest
+    assert cli_gaps(manifest) == []
+    manifest["params"]["sparsity"] = 0.01
+    manifest["seeds"]["calibration"] = manifest["seeds"]["fit"] + 1
+    assert cli_gaps(manifest) == ["sparsity=0.01", f"toys' seed {manifest['seeds']['fit'] + 1} (fit seed {manifest['seeds']['fit']})"]
