@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from sparker_core import MultiScaleResult, SparKer, TestResult
+from sparker_core import MultiScaleResult, SparKer, TestResult, calibrate_iter
 from sparker_core import RayExecutor
 
 from .calibration_job import CALIBRATION_BATCH, CalibrationJob, CalibrationStatus
@@ -96,7 +96,10 @@ class TrainingRun(Run):
         if ray_address is not None:
             executor = RayExecutor(address=ray_address.strip() or None)
             executor.connect()
-        iterator = self.model.calibrate_iter(n_toys=n_toys, method=method, batch=batch, seed=seed, executor=executor)
+        # The library's plain-data calibration: the worker never touches the model, which the page reads
+        # (the page shows the width that detected once it drains the result, in poll_calibration).
+        iterator = calibrate_iter(self.model.problem_, self.model.fit_state_, n_toys=n_toys, method=method, batch=batch,
+                                  seed=seed, scale=self.model.scale_, executor=executor)
         self.calibration = CalibrationJob.start(iterator, n_toys, seed, f"run {self.run_id}")
 
     def poll_calibration(self) -> None:
@@ -104,6 +107,8 @@ class TrainingRun(Run):
         width that detected, and the replay, map and regions follow it."""
         job = self.calibration
         if job is not None and job.drain() and job.status is CalibrationStatus.DONE:
+            if isinstance(job.result, MultiScaleResult):
+                self.model.show_scale(job.result.scale)  # the width that detected
             if self.snapshots and self.snapshots[-1] is not self.model.history_[-1]:
                 self.snapshots = list(self.model.history_)
 

@@ -8,6 +8,7 @@ imports.
 
 from .baselines import classifier_two_sample_test, fixed_centers_np_test, knn_two_sample_test, mmd_permutation_test
 from .bundle import ResultBundle, load_bundle, save_bundle
+from .calibration import calibrate_iter
 from .calibration import MultiScaleResult, TailFit, TestResult, clopper_pearson, empirical_pvalue, toys_needed
 from .config import PARAMS, Param, SparKerConfig, default_params, sigma_schedule
 from .exceptions import NotFittedError
@@ -46,6 +47,7 @@ __all__ = [
     "verify_bundle",
     "BatchSnapshot",
     "MultiScaleResult",
+    "calibrate_iter",
     "TailFit",
     "TestResult",
     "clopper_pearson",

@@ -9,6 +9,8 @@ import threading
 import numpy as np
 import pytest
 
+import dashboard.training_run as training_run
+
 from dashboard.calibration_job import CalibrationJob, CalibrationStatus
 from dashboard.run import TrainingStatus
 from dashboard.training_run import TrainingRun
@@ -55,17 +57,17 @@ def test_the_future_keeps_the_workers_exception_and_the_page_shows_it_as_failed(
     assert [r.exc_info[0] for r in caplog.records] == [KeyError] and "run 9" in caplog.records[0].getMessage()
 
 
-def test_a_run_keeps_the_calibration_exception_in_its_jobs_future():
+def test_a_run_keeps_the_calibration_exception_in_its_jobs_future(monkeypatch):
     run, _ = trained()
-    real = run.model.calibrate_iter
+    real = training_run.calibrate_iter  # what the run's worker iterates
 
-    def broken(**kwargs):
-        iterator = real(**kwargs)
+    def broken(*args, **kwargs):
+        iterator = real(*args, **kwargs)
         yield next(iterator)
         iterator.close()
         raise ZeroDivisionError("division by zero")
 
-    run.model.calibrate_iter = broken
+    monkeypatch.setattr(training_run, "calibrate_iter", broken)
     run.start_calibration(8, batch=4)
     run.calibration.wait(60)
     assert isinstance(run.calibration.future.exception(), ZeroDivisionError)

@@ -7,6 +7,8 @@ import logging
 import numpy as np
 import pytest
 
+import dashboard.training_run as training_run
+
 from dashboard import baseline_runs
 from dashboard.datasets import Dataset, fingerprint, from_pair
 from dashboard.training_run import TrainingRun
@@ -93,17 +95,17 @@ def test_bad_calibration_arguments_are_reported_and_change_nothing():
     assert "n_toys" in run.error and run.result is None and run.calibration_status == "none"
 
 
-def test_an_unexpected_calibration_error_shows_as_failed_and_is_logged(caplog):
+def test_an_unexpected_calibration_error_shows_as_failed_and_is_logged(caplog, monkeypatch):
     run, _ = trained()
-    real = run.model.calibrate_iter
+    real = training_run.calibrate_iter  # what the run's worker iterates
 
-    def broken(**kwargs):  # one batch of toys, then a bug
-        iterator = real(**kwargs)
+    def broken(*args, **kwargs):  # one batch of toys, then a bug
+        iterator = real(*args, **kwargs)
         yield next(iterator)
         iterator.close()
         raise KeyError("scale")
 
-    run.model.calibrate_iter = broken
+    monkeypatch.setattr(training_run, "calibrate_iter", broken)
     with caplog.at_level(logging.ERROR, logger="dashboard.calibration_job"):
         run.start_calibration(8, batch=4)
         run.wait_calibration(60)
