@@ -27,8 +27,10 @@ from contextlib import contextmanager
 import torch
 
 FIRST_SAMPLE_SECONDS = 0.05  # the window of the first measurement, before any work of ours
+STALE_SECONDS = 2.0  # a measurement older than this says little about the load now
 ADJUST_EPOCHS = 20  # a long step re-chooses its threads this often (reading /proc/stat takes microseconds)
 _running = threading.local()  # the policy of the step this thread is running, if any
+_probes = threading.local()  # each thread's most recent LoadProbe
 
 
 def _cpus() -> list[int]:
@@ -66,6 +68,10 @@ class LoadProbe:
     def _sample(self) -> tuple[float, float | None, float]:
         return time.monotonic(), _busy_seconds(self.cpus), _own_seconds()
 
+    def age(self) -> float:
+        """Seconds since the last measurement."""
+        return time.monotonic() - self._last[0]
+
     def other_busy_cores(self) -> float:
         now = self._sample()
         (t0, busy0, own0), (t1, busy1, own1) = self._last, now
@@ -85,7 +91,7 @@ def choose_threads(other_busy: float, n_cpus: int, limit: int) -> int:
 
 
 @contextmanager
-def adaptive_threads() -> Iterator[LoadProbe | None]:
+def adaptive_threads() -> Iterator[_Policy | None]:
     """Within the block torch uses the threads the load allows; ``probe.adjust()`` re-chooses.
 
     Yields an object with ``adjust()`` (call it between batches of work), or None when the policy
@@ -102,11 +108,20 @@ def adaptive_threads() -> Iterator[LoadProbe | None]:
         torch.set_num_threads(limit)
 
 
+def _recent_probe() -> LoadProbe:
+    """This thread's probe; a new one (measured over FIRST_SAMPLE_SECONDS) when its last measurement
+    is older than STALE_SECONDS, so fits run back to back do not each wait for a first sample."""
+    probe = getattr(_probes, "probe", None)
+    if probe is None or probe.age() > STALE_SECONDS:
+        probe = _probes.probe = LoadProbe()
+        time.sleep(FIRST_SAMPLE_SECONDS)
+    return probe
+
+
 class _Policy:
     def __init__(self, limit: int):
         self.limit = limit
-        self.probe = LoadProbe()
-        time.sleep(FIRST_SAMPLE_SECONDS)
+        self.probe = _recent_probe()
         self.adjust()
 
     def adjust(self) -> int:
