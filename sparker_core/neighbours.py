@@ -110,14 +110,19 @@ class PoolNeighbours:
             self._sq = (self.points.double() ** 2).sum(1).to(self.points.dtype)  # (N,)
             self._graph = np.empty((n, self.candidates), dtype=np.int64)
             self._searched = np.zeros(len(blocks(n)), dtype=bool)
-        if not self._graph.flags.writeable:  # unpickled from Ray's object store: read-only
-            self._graph, self._searched = self._graph.copy(), self._searched.copy()
         for index in np.unique(np.asarray(rows) // BLOCK_ROWS):
             if not self._searched[index]:
                 block = blocks(n)[index]
                 self._graph[block] = self._search(np.arange(block.start, block.stop), self.candidates)
                 self._searched[index] = True
         return self._graph[rows]
+
+    def __getstate__(self) -> dict:
+        """Pickled (for Ray's workers) with every block searched, so workers only read the graph
+        (they receive it read-only) instead of each searching the blocks the observed fit left."""
+        if self.use_graph:
+            self.graph_rows(np.arange(self.points.shape[0]))
+        return self.__dict__.copy()
 
     def subset_neighbours(self, rows: np.ndarray, k: int, n_queries: int) -> np.ndarray:
         """``nearest_neighbours(points[rows], k, n_queries)`` from the pool graph: (n_queries, k) positions into rows."""

@@ -1,5 +1,7 @@
 """The pool's neighbour graph gives every subset the neighbours a search of that subset finds."""
 
+import pickle
+
 import numpy as np
 import torch
 
@@ -26,12 +28,12 @@ def test_a_huge_reference_keeps_the_per_fit_search():
     assert PoolNeighbours(points, n_data=5_000).use_graph
 
 
-def test_a_partly_searched_graph_from_a_read_only_copy_still_fills_and_agrees():
-    """Ray hands workers the Problem (and its partly searched graph) as read-only arrays."""
+def test_a_pickled_pool_carries_the_whole_graph_and_its_copy_only_reads_it():
+    """Ray hands workers the Problem (and its pool graph) as read-only arrays: they must find every block searched."""
     points = torch.from_numpy(np.random.default_rng(2).normal(size=(5000, 4)))
     whole, partial = PoolNeighbours(points, n_data=2000), PoolNeighbours(points, n_data=2000)
     expected = whole.graph_rows(np.arange(5000))
     partial.graph_rows(np.arange(4500, 5000))  # a fit's own data rows: the last block only
-    partial._graph.flags.writeable = False
-    partial._searched.flags.writeable = False
-    np.testing.assert_array_equal(partial.graph_rows(np.arange(5000)), expected)
+    copy = pickle.loads(pickle.dumps(partial))
+    copy._graph.flags.writeable = False
+    np.testing.assert_array_equal(copy.graph_rows(np.arange(5000)), expected)
