@@ -21,8 +21,8 @@ from sparker_core import MultiScaleResult, TestResult
 _LOGGER = logging.getLogger(__name__)
 
 CALIBRATION_BATCH = 8  # null toys trained together by the worker
-# Bad arguments or resources: shown as the library words them; any other exception is a bug.
-EXPECTED_ERRORS = (ValueError, TypeError, RuntimeError, MemoryError)
+# Bad arguments: shown as the library words them; any other exception is a bug, shown as "failed" and logged.
+EXPECTED_ERRORS = (ValueError, TypeError)
 
 
 class CalibrationStatus(enum.StrEnum):
@@ -121,7 +121,7 @@ class CalibrationJob:
             if self.status.active:
                 self.status = CalibrationStatus.DONE
         elif isinstance(error, EXPECTED_ERRORS):
-            self.error = str(error)
+            self.error = " ".join(str(error).split())
             self.status = CalibrationStatus.STOPPED if self.result is not None else CalibrationStatus.NONE
         else:
             _LOGGER.error("null toys of %s failed", self._name, exc_info=error)

@@ -92,7 +92,10 @@ class RayExecutor:
                     submitted += 1
                 while index not in done:
                     ready, _ = ray.wait(list(pending), num_returns=1)
-                    done[pending.pop(ready[0])] = ray.get(ready[0])
+                    try:
+                        done[pending.pop(ready[0])] = ray.get(ready[0])
+                    except ray.exceptions.RayTaskError as err:  # the task's own exception, not the remote traceback
+                        raise (err.cause if isinstance(err.cause, Exception) else err) from None
                 yield done.pop(index)
         finally:
             for ref in pending:  # closed early (Stop) or failed: no worker keeps training toys nobody reads

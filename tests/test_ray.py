@@ -129,6 +129,16 @@ def test_a_killed_worker_loses_no_toy_and_changes_no_pvalue(fitted, tmp_path):
 
 
 # ------------------------------------------------------------------------------ the edges
+def _refuse(block):
+    raise ValueError("`toy` 3 is refused; one line.")
+
+
+def test_a_tasks_error_comes_back_as_its_own_exception_not_the_remote_traceback():
+    with pytest.raises(ValueError) as caught:
+        list(RayExecutor(threads=1).map_blocks(_refuse, (), [range(0, 2)]))
+    assert str(caught.value) == "`toy` 3 is refused; one line." and type(caught.value) is ValueError
+
+
 def test_import_sparker_core_does_not_import_ray():
     code = ("import sys, numpy as np, sparker_core; rng = np.random.default_rng(0); "
             "m = sparker_core.SparKer(n_kernels=2, max_epochs=3).fit(rng.normal(size=(40, 2)), rng.normal(size=(10, 2))); "
