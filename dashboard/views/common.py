@@ -11,6 +11,7 @@ from dashboard.components import figures
 from dashboard.components.map_layout import display_subsample
 from dashboard.datasets import Dataset
 from dashboard.layout_job import LayoutJob
+from dashboard.loaded_run import LoadedRun
 from dashboard.run import Run
 from sparker_core import MultiScaleResult, SparKer
 from sparker_core import MapHonesty, map_honesty, pca_layout, working_scale
@@ -191,7 +192,7 @@ def null_toys_panel(run: Run) -> None:
         st.button("Stop toys", key="watch_stop_toys", on_click=run.calibration.stop, width="stretch")
     else:
         st.button("Run null toys", key="watch_run_toys", on_click=_start_toys, args=(run,), width="stretch",
-                  disabled=not hasattr(run, "start_calibration"))
+                  disabled=isinstance(run, LoadedRun))  # an opened bundle's toys are already in it
     if run.error:
         st.error(run.error)
     result = run.result
