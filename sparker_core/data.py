@@ -76,6 +76,13 @@ def column_stats(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(sq / array.shape[0])
 
 
+def working_space(reference: np.ndarray, preprocessing: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of the fit's working space, (x - mean) / scale: the reference's column means, and
+    its column standard deviations (1 where one is 0) under ``preprocessing="standardize"``, else ones."""
+    mean, std = column_stats(reference)
+    return mean, (np.where(std > 0, std, 1.0) if preprocessing == "standardize" else np.ones_like(std))
+
+
 def check_same_width(data: np.ndarray, reference: np.ndarray) -> None:
     if data.shape[1] != reference.shape[1]:
         raise ValueError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import column_stats
+from .data import working_space
 from .neighbours import blocks, nearest_neighbours, squared_distances
 
 N_NEIGHBOURS = 10  # neighbourhood size k of the preservation score and of trustworthiness
@@ -52,8 +52,7 @@ class RadialProfiles:
 def working_scale(reference: np.ndarray, preprocessing: str) -> np.ndarray:
     """The divisor of the fit's working space, (x - mean) / scale: the reference's column standard
     deviation (1 where it is 0) under ``preprocessing="standardize"``, else ones."""
-    _, std = column_stats(np.asarray(reference))
-    return np.where(std > 0, std, 1.0) if preprocessing == "standardize" else np.ones_like(std)
+    return working_space(np.asarray(reference), preprocessing)[1]
 
 
 def neighbourhood_preservation(points: np.ndarray, layout: np.ndarray, k: int = N_NEIGHBOURS) -> np.ndarray:

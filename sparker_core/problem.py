@@ -25,7 +25,7 @@ from .config import (
     distance_percentiles,
     sigma_schedule,
 )
-from .data import check_points, check_same_width, check_weights, column_stats
+from .data import check_points, check_same_width, check_weights, working_space
 from .kernels import augment_pool
 from .neighbours import PoolNeighbours
 
@@ -189,8 +189,7 @@ def build_problem(reference, data, params: dict, reference_weight=None, data_wei
     reference_weight = check_weights(reference_weight, "reference_weight", reference.shape[0])
     data_weight = check_weights(data_weight, "data_weight", data.shape[0])
 
-    mean, std = column_stats(reference)
-    scale = np.where(std > 0, std, 1.0) if params["preprocessing"] == "standardize" else np.ones_like(std)
+    mean, scale = working_space(reference, params["preprocessing"])
     pool_aug = augment_pool([reference, data], mean, scale, getattr(torch, params["dtype"]), device)
     check_representable(pool_aug, reference, data, mean, scale, params["dtype"])
     sigma_init, finals, median = resolve_widths(params, reference, mean, scale, auto_finals)
