@@ -54,6 +54,8 @@ def dataset_with_layout() -> Dataset:
     if ds.layout_reference is not None:
         return ds
     jobs = st.session_state.setdefault("layout_jobs", {})  # fingerprint -> LayoutJob
+    for stale in [key for key in jobs if key != ds.fingerprint]:  # a dataset no longer loaded: its layout is not wanted
+        del jobs[stale]
     job = jobs.get(ds.fingerprint)
     if job is None:
         job = jobs[ds.fingerprint] = LayoutJob(ds.reference, ds.data)
