@@ -140,10 +140,10 @@ def radial_profiles(reference: np.ndarray, data: np.ndarray, centers: np.ndarray
             if scores is not None:
                 f = np.broadcast_to(np.asarray(scores[rows], dtype=np.float64)[:, None], r.shape)
                 f_sum += np.bincount(flat, weights=f[inside], minlength=n_kernels * n_bins)
-    total = counts.sum(axis=0)
+    scored = counts[[split for split, scores in enumerate((reference_scores, data_scores)) if scores is not None]]
+    total = scored.sum(axis=0)  # the points whose f was given: the mean is over them alone
     with np.errstate(invalid="ignore", divide="ignore"):
-        f_mean = np.where(total > 0, f_sum / total, np.nan) if reference_scores is not None or data_scores is not None \
-            else np.full(total.shape, np.nan)
+        f_mean = np.where(total > 0, f_sum / total, np.nan)
     shape = (n_kernels, n_bins)
     return RadialProfiles(edges=np.linspace(0.0, outer, n_bins + 1), n_data=counts[1].reshape(shape),
                           expected=(weight * counts[0]).reshape(shape), f_mean=f_mean.reshape(shape))

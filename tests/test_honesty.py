@@ -87,3 +87,10 @@ def test_region_preservation_leaves_out_points_not_scored():
     scores = np.array([np.nan, 1.0, 0.5])
     kernels = pd.DataFrame({"members_reference": [[0, 1]], "members_data": [[0]]})
     assert_allclose(region_preservation(scores, kernels, 2), [0.75], rtol=0, atol=1e-12)
+
+
+def test_the_mean_f_of_a_shell_is_over_the_points_whose_f_was_given():
+    reference, data = np.zeros((30, 2)), np.zeros((10, 2))
+    profile = radial_profiles(reference, data, np.zeros((1, 2)), 1.0, data_scores=np.full(10, 2.0))
+    assert profile.f_mean[0, 0] == 2.0  # the 30 reference points, without f, do not dilute it
+    assert np.isnan(radial_profiles(reference, data, np.zeros((1, 2)), 1.0).f_mean).all()
