@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from dashboard.training_run import TrainingRun
 from dashboard.views import common
 
 FRAME_SECONDS = 0.3  # the live view redraws this often while training (>= 2 updates per second)
+SETTLE_SECONDS = 2.0  # after a replay stops, requests sent while it played are read as stale for this long
 STATUS_TEXT = {TrainingStatus.TRAINING: "training", TrainingStatus.PAUSED: "paused",
                TrainingStatus.STOPPED: "stopped early", TrainingStatus.TRAINED: "trained",
                TrainingStatus.LOADED: "opened from a bundle"}
@@ -83,7 +85,7 @@ def _toggle_replay(key: str, last: int) -> None:
         at = st.session_state.get(key, last)
         st.session_state[f"{key}_frame"] = 0 if at >= last else at  # from the start once at the end
     else:
-        st.session_state[f"{key}_settle"] = st.session_state.get(f"{key}_frame", last)
+        st.session_state[f"{key}_settle"] = (st.session_state.get(f"{key}_frame", last), time.monotonic())
     st.session_state["replay_playing"] = playing
 
 
@@ -145,9 +147,15 @@ with right:
             st.session_state[key] = frame
             if frame >= last:
                 st.session_state["replay_playing"] = False
-                st.session_state[f"{key}_settle"] = frame
-        elif f"{key}_settle" in st.session_state and not live:  # the first run without the timer: its request
-            st.session_state[key] = st.session_state.pop(f"{key}_settle")  # may carry a stale position too
+                st.session_state[f"{key}_settle"] = (frame, time.monotonic())
+        elif f"{key}_settle" in st.session_state and not live:
+            # Requests sent while the replay played may still arrive, carrying the slider's position of a
+            # frame or two before: for SETTLE_SECONDS after the replay stops the slider keeps its last frame.
+            frame, stopped = st.session_state[f"{key}_settle"]
+            if time.monotonic() - stopped < SETTLE_SECONDS:
+                st.session_state[key] = frame
+            else:
+                del st.session_state[f"{key}_settle"]
         slider_col, play_col = st.columns([5, 1], vertical_alignment="bottom")
         index = slider_col.slider("replay: snapshot", 0, last, key=key,
                                   help="every snapshot of the self-organisation, kept with the run")
