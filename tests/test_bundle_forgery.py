@@ -13,16 +13,12 @@ from sparker_core.verify import load_bundle_inputs, verify_bundle
 from sparker_core.calibration import combined_statistics, make_result
 from sparker_core.cli import main
 
-from test_cli_bundle import FAST, write_inputs
+from test_cli_bundle import FAST, run_on_inputs, write_inputs
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("forgery")
-    ref_path, data_path = write_inputs(folder)
-    out = folder / "bundle"
-    assert main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), *FAST]) == 0
-    return out
+    return run_on_inputs(tmp_path_factory.mktemp("forgery"))[2]
 
 
 @pytest.fixture

@@ -34,11 +34,15 @@ def write_inputs(folder, seed=0, n_ref=800, n_data=200, d=4, bump=15):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
+    return folder, *run_on_inputs(folder)
+
+
+def run_on_inputs(folder, fast=FAST):
+    """(reference path, data path, bundle) of ``sparker run`` on ``write_inputs``' files in ``folder``."""
     ref_path, data_path = write_inputs(folder)
     out = folder / "bundle"
-    code = main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), *FAST])
-    assert code == 0
-    return folder, ref_path, data_path, out
+    assert main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), *fast]) == 0
+    return ref_path, data_path, out
 
 
 def test_run_writes_a_complete_bundle(finished_run):

@@ -10,7 +10,7 @@ from sparker_core.bundle import load_bundle
 from sparker_core.cli import build_parser, main
 from sparker_core.report import build_report, cli_gaps, reproduce_command
 
-from test_cli_bundle import write_inputs
+from test_cli_bundle import run_on_inputs
 
 FAST = ["--n-kernels", "3", "--epochs", "40", "--n-toys", "9", "--quiet"]
 SECTIONS = ("question", "data", "result", "null", "regions", "map", "parameters", "reproduce")
@@ -19,11 +19,7 @@ EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECAS
 
 @pytest.fixture(scope="module")
 def csv_bundle(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("report")
-    ref_path, data_path = write_inputs(folder)
-    out = folder / "bundle"
-    assert main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), *FAST]) == 0
-    return out
+    return run_on_inputs(tmp_path_factory.mktemp("report"), FAST)[2]
 
 
 @pytest.fixture(scope="module")

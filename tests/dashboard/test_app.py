@@ -86,6 +86,19 @@ def train(at: AppTest, n_kernels: int = 4, max_epochs: int = 20, **controls) -> 
     assert "trained" in status_line(at), (status_line(at), errors(at))
 
 
+
+def start_toys(at: AppTest, n_toys: int, from_watch: bool = True):
+    """Start the active run's null toys from Train and watch (else from Significance); returns the run."""
+    if from_watch:
+        at.number_input(key="watch_n_toys").set_value(n_toys)
+        at.button(key="watch_run_toys").click().run()
+    else:
+        at.switch_page("views/significance.py").run()
+        at.number_input(key="n_toys").set_value(n_toys)
+        at.button(key="run_toys").click().run()
+    return at.session_state["runs"][at.session_state["active_run_id"]]
+
+
 def calibrate(at: AppTest, n_toys: int) -> None:
     at.switch_page("views/significance.py").run()
     at.number_input(key="n_toys").set_value(n_toys)

@@ -12,9 +12,9 @@ from dashboard import baseline_runs, uploads
 from dashboard.components import figures
 
 try:  # tests/dashboard as a package, or as a rootdir-inserted folder (pytest's default)
-    from .test_app import TIMEOUT, errors, load_sample, new_app, train, upload_pair
+    from .test_app import TIMEOUT, errors, load_sample, new_app, start_toys, train, upload_pair
 except ImportError:
-    from test_app import TIMEOUT, errors, load_sample, new_app, train, upload_pair
+    from test_app import TIMEOUT, errors, load_sample, new_app, start_toys, train, upload_pair
 
 
 def test_a_wrong_label_column_names_the_file_and_a_few_columns():
@@ -72,9 +72,7 @@ def test_compare_times_every_complete_test_and_shows_no_empty_cells(monkeypatch)
     at = new_app()
     load_sample(at, "bump")
     train(at, n_kernels=2, max_epochs=10)
-    at.number_input(key="watch_n_toys").set_value(8)
-    at.button(key="watch_run_toys").click().run()
-    run = at.session_state["runs"][at.session_state["active_run_id"]]
+    run = start_toys(at, 8)
     run.wait_calibration(TIMEOUT)
     at.switch_page("views/compare.py").run()
     at.number_input(key="compare_toys").set_value(9)
@@ -105,10 +103,7 @@ def test_the_toys_needed_table_shows_only_when_no_toy_reaches_t_obs():
     upload_pair(at, rng.normal(size=(300, 2)), rng.normal(size=(100, 2)))  # no signal: toys reach t_obs
     assert not errors(at)
     train(at, n_kernels=2, max_epochs=10, sigma_final="0.5")
-    at.switch_page("views/significance.py").run()
-    at.number_input(key="n_toys").set_value(16)
-    at.button(key="run_toys").click().run()
-    run = at.session_state["runs"][at.session_state["active_run_id"]]
+    run = start_toys(at, 16, from_watch=False)
     run.wait_calibration(TIMEOUT)
     at.run()
     assert run.result.n_exceeding > 0
@@ -116,10 +111,7 @@ def test_the_toys_needed_table_shows_only_when_no_toy_reaches_t_obs():
     at = new_app()
     load_sample(at, "bump")
     train(at, n_kernels=4, max_epochs=40)
-    at.switch_page("views/significance.py").run()
-    at.number_input(key="n_toys").set_value(8)
-    at.button(key="run_toys").click().run()
-    run = at.session_state["runs"][at.session_state["active_run_id"]]
+    run = start_toys(at, 8, from_watch=False)
     run.wait_calibration(TIMEOUT)
     at.run()
     assert run.result.n_exceeding == 0 and any("No toy reaches t_obs" in c.value for c in at.caption)

@@ -11,9 +11,11 @@ import numpy as np
 from dashboard import datasets
 
 try:  # tests/dashboard as a package, or as a rootdir-inserted folder (pytest's default)
-    from .test_app import TIMEOUT, chart_spec, load_sample, new_app, status_line, traces, train, upload_pair, values
+    from .test_app import (TIMEOUT, chart_spec, load_sample, new_app, start_toys, status_line, traces, train, upload_pair,
+                           values)
 except ImportError:
-    from test_app import TIMEOUT, chart_spec, load_sample, new_app, status_line, traces, train, upload_pair, values
+    from test_app import (TIMEOUT, chart_spec, load_sample, new_app, start_toys, status_line, traces, train, upload_pair,
+                          values)
 
 
 def sidebar_text(at) -> str:
@@ -68,9 +70,7 @@ def test_the_map_and_the_null_histogram_fill_on_one_page():
     at = new_app()
     load_sample(at, "bump")
     train(at, n_kernels=4, max_epochs=20)
-    at.number_input(key="watch_n_toys").set_value(40)
-    at.button(key="watch_run_toys").click().run()
-    run = at.session_state["runs"][at.session_state["active_run_id"]]
+    run = start_toys(at, 40)
     sizes = []
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
