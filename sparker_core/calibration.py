@@ -95,7 +95,7 @@ def _resolve_scales(problem: Problem, scale: int, configs: Sequence[dict] | None
     if len(configs) < 1:
         raise ValueError("`configs` must hold at least one configuration; got an empty list.")
     scales = []
-    reference = problem.reference.cpu().numpy()  # a view; only a subsample is ever copied
+    reference = problem.reference.cpu().numpy()  # a view on the CPU (a GPU copies it whole); only a subsample is copied further
     for spec in configs:
         if not isinstance(spec, dict) or not set(spec) <= {"sigma_final", "n_kernels"} or not spec:
             raise ValueError(
