@@ -107,10 +107,13 @@ def await_layout(ds: Dataset) -> None:
     job = st.session_state.get("layout_jobs", {}).get(ds.fingerprint)
     if job is None:
         return
-    bar = st.progress(0.0)
+    def text() -> str:
+        return (f"Fitting the UMAP layout: {job.elapsed:.0f} s (the first fit in a server also compiles numba, about "
+                "a minute); the map above is a quick PCA view.")
+
+    bar = st.progress(job.fraction, text=text())  # the caption from the first frame, not after the first wait
     while not job.wait(0.5):
-        bar.progress(job.fraction, text=f"Fitting the UMAP layout: {job.elapsed:.0f} s (the first fit in a server "
-                                         "also compiles numba, about a minute); the map above is a quick PCA view.")
+        bar.progress(job.fraction, text=text())
     st.rerun()
 
 
