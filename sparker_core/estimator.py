@@ -165,7 +165,7 @@ class SparKer:
 
     def explain(self, n_exemplars: int = 5, member_radius: float = MEMBER_RADIUS) -> pd.DataFrame:
         """One row per kernel of the shown scale, ranked and described by ``explain.explain_kernels``
-        (active excesses, then deficits, then inactive kernels, each by ``delta_t``). Members of a kernel
+        (active excesses, then deficits, each by its local Z, then inactive kernels by ``delta_t``). Members of a kernel
         lie within ``member_radius`` sigmas of it, their nearest centre (default: the half-height radius).
         Columns: kernel, kind, active, amplitude, sigma, center, n_data, n_reference, expected, excess,
         significance, delta_t, exemplars_nearest, exemplars_top_score, members_data, members_reference."""

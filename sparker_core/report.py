@@ -157,8 +157,8 @@ def _cards(bundle: ResultBundle, data: np.ndarray | None, honesty_by_kernel: dic
     active = kernels[kernels["active"]]
     if active.empty:
         return "<p>No kernel is active (|a| below the threshold): nothing stands out.</p>"
-    out = [f"<p>{len(active)} active kernels of {len(kernels)}, excess regions first, each by delta_t (the drop in t "
-           "without the kernel). The local Z is pre-trial: the kernel was placed using these very points.</p>"]
+    out = [f"<p>{len(active)} active kernels of {len(kernels)}, excess regions first, then deficits, each by its local Z "
+           "(delta_t: the drop in t without the kernel). The local Z is pre-trial: the kernel was placed using these very points.</p>"]
     for rank, (i, row) in enumerate(active.iterrows()):
         score = honesty_by_kernel.get(int(row["kernel"]))
         score_text = "" if score is None or math.isnan(score) else \

@@ -1,5 +1,5 @@
 """The summary ``sparker run`` and ``sparker show`` print: the result, the regions in ``explain``'s
-ranking (excesses first by their contribution to t, deficits after), and exemplars of the top excess
+ranking (excesses first by their local Z, deficits after), and exemplars of the top excess
 regions shown as what the data are.
 
 Exemplars are shown, in this order of preference, as
@@ -37,7 +37,7 @@ def print_summary(result: dict, kernels: pd.DataFrame, data_meta: pd.DataFrame |
     _print_result(result)
     images = check_png(data_meta, data) if png is not None else image_rows(data_meta, data)
     view = "images" if images is not None else "text" if text_columns(data_meta) else "coordinates"
-    print(f"\nregions, excesses first, each by its contribution to t ({int(kernels['active'].sum())} of {len(kernels)} active; "
+    print(f"\nregions, excesses first, each by its local Z ({int(kernels['active'].sum())} of {len(kernels)} active; "
           f"exemplars of the top {N_REGIONS} excesses as {view}):")
     print(f"{'kernel':>6} {'kind':>8} {'ampl.':>6} {'n_data':>7} {'expected':>8} {'local Z':>7} {'delta_t':>8}")
     top = []

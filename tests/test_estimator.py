@@ -43,7 +43,7 @@ def test_top_amplitude_kernel_holds_the_planted_points(planted):
     _, _, model = planted
     table = model.explain()
     largest = np.abs(table["amplitude"]).max()
-    # ties at the amplitude clip are broken by contribution to t (the table's order)
+    # ties at the amplitude clip are broken by the ranking (the table's order)
     top = table[np.abs(table["amplitude"]) >= largest - 1e-6].iloc[0]
     members = top["members_data"]
     assert top["amplitude"] > 0 and len(members) >= 30
@@ -61,11 +61,12 @@ def test_explain_columns_and_consistency(planted):
     }
     assert expected_cols <= set(table.columns)
     assert sorted(table["kernel"]) == list(range(8))
-    # excess regions first, then deficits, then inactive kernels, each by contribution
+    # excess regions first by local Z, then deficits (most negative Z first), then inactive kernels by delta_t
     kinds = table["kind"].map({"excess": 0, "deficit": 1, "inactive": 2}).to_numpy()
     assert np.all(np.diff(kinds) >= 0)
-    for kind in ("excess", "deficit", "inactive"):
-        assert np.all(np.diff(table.loc[table["kind"] == kind, "delta_t"]) <= 0)
+    assert np.all(np.diff(table.loc[table["kind"] == "excess", "significance"]) <= 0)
+    assert np.all(np.diff(table.loc[table["kind"] == "deficit", "significance"]) >= 0)
+    assert np.all(np.diff(table.loc[table["kind"] == "inactive", "delta_t"]) <= 0)
     assert table["kind"].iloc[0] == "excess"
     w = len(data) / len(reference)
     for row in table.itertuples():

@@ -1,4 +1,4 @@
-"""Regions: one card per active kernel, excesses first, each by its contribution to t; members on the map; lasso."""
+"""Regions: one card per active kernel, excesses first, each by its local Z; members on the map; lasso."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ CARDS_HEIGHT = 620  # the cards scroll in their own box, so the map beside them 
 with cards_col:
     width = f" at the final width sigma = {run.final_width:.3g}" if run.final_width is not None else ""
     st.markdown(f"**{len(active)} active kernels of {len(kernels)}**{width}: excess regions first (more data than the "
-                "reference predicts), then deficits, each ranked by delta_t (the drop in t without the kernel). "
+                "reference predicts), then deficits, each ranked by its local Z (delta_t: the drop in t without the kernel). "
                 "Local Z is pre-trial: the kernel was placed using these very points, so only the "
                 "calibrated p-value on *Significance* is an honest measure of the whole detection.")
     if len(run.final_widths) > 1:
