@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from sparker_core import ResultBundle, SparKer
+from sparker_core.manifest import recorded_params
 
 from .calibration_job import CalibrationStatus
 from .controls import DEFAULT_PARAMS
@@ -25,8 +26,7 @@ class LoadedRun(Run):
     final_width = None
 
     def __init__(self, run_id: int, bundle: ResultBundle, dataset_name: str):
-        # bundles written before init="excess" existed were fitted from random data rows
-        recorded = {"init": "random", **bundle.manifest["params"]}
+        recorded = recorded_params(bundle.manifest)  # older bundles: the values before a parameter existed
         params = {k: recorded.get(k, v) for k, v in DEFAULT_PARAMS.items()}
         if "amplitude_clip" in recorded:  # the map's colour scale
             params["amplitude_clip"] = recorded["amplitude_clip"]

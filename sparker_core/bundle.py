@@ -4,8 +4,9 @@ Files (no pickle anywhere):
     manifest.json    config, seeds, versions, input files and their sha256, t_obs, p, Z, CI,
                      and the sha256 of every other file of the bundle
     null.npy         null statistics of the toys, float64: shape (n_toys,) for one width; for a
-                     multi-scale fit (1 + n_scales, n_toys), the combined min-p statistic in row 0
-                     and each scale's t below it, so verify recomputes the combination
+                     multi-scale fit (1 + n_scales [+ 1], n_toys), the combined statistic in row 0,
+                     each scale's t below it and the companion test's t last (when it ran), so
+                     verify recomputes the combination
     model.npz        the fitted kernels of the shown scale in working space (centres, amplitudes,
                      sigma), those of every scale (scale_centers, scale_amplitudes, scale_sigmas),
                      and the preprocessing (mean, scale): enough to recompute every t from the inputs
@@ -38,7 +39,15 @@ import torch
 
 from scipy import stats
 
-from .calibration import COMBINES, METHODS, MultiScaleResult, TestResult, combined_statistics, make_result
+from .calibration import (
+    COMBINES,
+    METHODS,
+    MultiScaleResult,
+    TestResult,
+    combined_statistics,
+    companion_statistics,
+    make_result,
+)
 from .data import sha256_file
 from .estimator import Snapshot
 # FILES, check_files and check_folder are imported from here by verify.py, the CLI and the tests
@@ -123,7 +132,9 @@ def save_bundle(
     try:
         kernels = model.explain()
         multi = isinstance(result, MultiScaleResult)
+        companion = result.companion if multi else None
         null = [result.null_distribution] + ([r.null_distribution for r in result.per_config] if multi else [])
+        null += [companion.null_distribution] if companion is not None else []
         np.save(staging / "null.npy", np.asarray(np.stack(null) if multi else null[0], dtype=np.float64), allow_pickle=False)
         np.savez(staging / "model.npz", **_model_arrays(model))
         np.savez(staging / "history.npz", **_history_arrays(model.history_))
@@ -160,6 +171,8 @@ def save_bundle(
                 "scale": model.scale_ if multi else None,
                 "scales": [{"label": r.label, "t_obs": r.t_obs, "pvalue": r.pvalue, "method": r.method} for r in result.per_config]
                 if multi else [],
+                "companion": None if companion is None else {
+                    "label": companion.label, "t_obs": companion.t_obs, "pvalue": companion.pvalue, "method": companion.method},
                 "extrapolated": None if tail is None else {
                     "note": "gamma fit of the null toys, extrapolated; not an empirical p-value",
                     "pvalue": tail.pvalue, "zscore": tail.zscore, "ks_pvalue": tail.ks_pvalue,
@@ -246,7 +259,11 @@ def _rebuild_result(manifest: dict, null: np.ndarray, where: str) -> TestResult 
     number the manifest's ``result`` states is checked against it."""
     res = manifest["result"]
     scales, n, requested = res["scales"], res["n_toys"], res["n_toys_requested"]
-    shape = (1 + len(scales), n) if scales else (n,)
+    companion = res.get("companion")
+    if companion is not None and not scales:
+        raise ValueError(f"{where}: manifest field `result.companion` needs `result.scales`; a one-width result has none.")
+    k = len(scales)
+    shape = (1 + k + (companion is not None), n) if scales else (n,)
     if null.shape != shape:
         raise ValueError(f"{where}: null.npy has shape {null.shape}; `result.n_toys` and `result.scales` say {shape}.")
     if requested < n:
@@ -260,18 +277,28 @@ def _rebuild_result(manifest: dict, null: np.ndarray, where: str) -> TestResult 
             raise ValueError(f"{where}: manifest field `result.scale` must be null for a one-width result; got {res['scale']}.")
         result = make_result(res["t_obs"], null, method, requested)
     else:
-        stat, stat_null = combined_statistics([s["t_obs"] for s in scales], null[1:], combine)
+        t_scales = [s["t_obs"] for s in scales]
+        if companion is None:
+            stat, stat_null = combined_statistics(t_scales, null[1:], combine)
+        else:
+            stat, stat_null = companion_statistics(t_scales, null[1 : 1 + k], combine, companion["t_obs"], null[1 + k])
         _agree(where, "result.t_obs", res["t_obs"], stat)
         if not _same(stat_null, null[0], RECOMPUTE_RTOL):
             raise ValueError(f"{where}: null.npy row 0 is not the combined statistic of the scales' toys (rows 1..).")
         per_config = []
-        for j, (scale, row) in enumerate(zip(scales, null[1:])):
+        for j, (scale, row) in enumerate(zip(scales, null[1 : 1 + k])):
             if scale["method"] != method:
                 raise ValueError(f"{where}: manifest field `result.scales[{j}].method` must be {method!r}; got {scale['method']!r}.")
             per_config.append(make_result(scale["t_obs"], row, method, requested, scale["label"]))
             _agree(where, f"result.scales[{j}].pvalue", scale["pvalue"], per_config[-1].pvalue)
+        companion_result = None
+        if companion is not None:
+            if companion["method"] != method:
+                raise ValueError(f"{where}: manifest field `result.companion.method` must be {method!r}; got {companion['method']!r}.")
+            companion_result = make_result(companion["t_obs"], null[1 + k], method, requested, companion["label"])
+            _agree(where, "result.companion.pvalue", companion["pvalue"], companion_result.pvalue)
         combined = make_result(stat, stat_null, res["method"], requested, "combined", with_tail=False)
-        result = MultiScaleResult(combined=combined, per_config=tuple(per_config))
+        result = MultiScaleResult(combined=combined, per_config=tuple(per_config), companion=companion_result)
         # a complete calibration shows the scale with the smallest p; an incomplete one that, or the fit's middle scale
         shown = (result.scale,) if result.complete else (result.scale, len(scales) // 2)
         if res["scale"] not in shown:

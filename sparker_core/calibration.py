@@ -20,6 +20,10 @@ Two null constructions:
 
 Roles of the points (observed and toys) come from ``roles``; p-values and the combination of
 several scales from ``significance``. p-value: (1 + #{t_null >= t_obs}) / (1 + n_toys), never 0.
+
+With ``fixed_kernels`` > 0 (the default) the observed fit and every toy also get the t of the
+fixed-centre companion test (``companion``) on the same roles, and the p-value is that of the
+scales' combined statistic and the companion's t combined by min p (``companion_statistics``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 
 from ._validation import check_choice, check_int
 from .config import SparKerConfig, auto_sigmas, distance_percentiles, sigma_schedule
+from .companion import fixed_t
 from .exceptions import NotFittedError
 from .executors import resolve_executor  # imports ray only when a Ray executor runs
 from .problem import Problem
@@ -46,6 +51,7 @@ from .significance import (
     TestResult,
     clopper_pearson,
     combined_statistics,
+    companion_statistics,
     empirical_pvalue,
     fit_tail,
     make_result,
@@ -57,8 +63,13 @@ from .training import FitState, train_iter
 __all__ = [  # the calibration's own functions, and the significance names callers import from here
     "COMBINES", "HELD_OUT_FACTOR", "METHODS", "MIN_TOYS_FOR_TAIL_FIT", "MultiScaleResult", "TailFit", "TestResult",
     "calibrate_iter", "check_method_sizes", "clopper_pearson", "combined_statistics", "empirical_pvalue", "fit_tail",
-    "make_result", "observed_statistics", "scale_labels", "toy_statistics", "toys_needed",
+    "companion_label", "companion_statistics", "make_result", "observed_statistics", "scale_labels", "toy_statistics",
+    "toys_needed",
 ]
+
+
+# Companion fits solved together (memory O(COMPANION_BATCH * n_points * fixed_kernels)).
+COMPANION_BATCH = 16
 
 
 def _train_columns(problem: Problem, roles, scales: list, config: SparKerConfig) -> np.ndarray:
@@ -185,11 +196,11 @@ def calibrate_iter(
     scales = _resolve_scales(problem, scale, configs)
     design = null_design(problem, method, seed, poisson)
 
-    multi = len(scales) > 1 or configs is not None
-    t_obs = _observed(problem, fit, design, scales, own_fit=configs is None)
+    multi = len(scales) > 1 or configs is not None or problem.companion_kernels > 0
+    t_obs = _observed(problem, fit, design, scales, own_fit=configs is None)  # the companion's last, when it runs
     if not np.isfinite(t_obs).all():
         raise ValueError("the observed statistic t is not finite; no p-value is reported: rescale the inputs or use dtype='float64'.")
-    null = np.zeros((len(scales), 0))
+    null = np.zeros((t_obs.shape[0], 0))
     blocks = [range(start, min(start + batch, n_toys)) for start in range(0, n_toys, batch)]
     # the toy loop: the executor trains each block (here or on Ray) and hands them back in order
     with closing(executor.map_blocks(_toys_t, (problem, design, scales), blocks)) as results:
@@ -199,27 +210,36 @@ def calibrate_iter(
                 raise ValueError(f"the statistic t of toy {toy} is not finite (its training diverged); no p-value is reported: "
                                  "rescale the inputs or use dtype='float64'.")
             null = np.concatenate([null, done], axis=1)
-            yield _assemble(scales, t_obs, null, method, n_toys, combine, multi)
+            yield _assemble(problem, scales, t_obs, null, method, n_toys, combine, multi)
 
 
 def _observed(problem: Problem, fit: FitState, design: NullDesign, scales: list[_Scale], own_fit: bool) -> np.ndarray:
     """Observed t of every scale: the fit's own when the scales are the fitted ones (``own_fit``) and
     the permutation null keeps the fit's roles, else trained by the toys' code: shape (n_scales,)."""
     if own_fit and design.method == "permutation":
-        return np.asarray(fit.t, dtype=float)
-    t = np.zeros(len(scales))
-    for group in _group_by_kernels(scales):
-        roles = observed_roles(problem, *_start_rule(scales, group), design=design)
-        t[group] = _train_columns(problem, [roles], [scales[j] for j in group], scales[group[0]].config)[:, 0]
+        t = np.asarray(fit.t, dtype=float)
+    else:
+        t = np.zeros(len(scales))
+        for group in _group_by_kernels(scales):
+            roles = observed_roles(problem, *_start_rule(scales, group), design=design)
+            t[group] = _train_columns(problem, [roles], [scales[j] for j in group], scales[group[0]].config)[:, 0]
+    if problem.companion_kernels:
+        roles = observed_roles(problem, problem.companion_kernels, design=design)
+        t = np.append(t, fixed_t(problem, problem.companion_sigma, [roles])[0])
     return t
 
 
 def _toys_t(problem: Problem, design: NullDesign, scales: list[_Scale], toys) -> np.ndarray:
-    """t of the null toys ``toys`` (indices) of every scale, trained together: shape (n_scales, len(toys))."""
-    t = np.zeros((len(scales), len(toys)))
+    """t of the null toys ``toys`` (indices) of every scale, trained together, and of the companion test
+    (its row last) when it runs: shape (n_scales [+ 1], len(toys))."""
+    t = np.zeros((len(scales) + (problem.companion_kernels > 0), len(toys)))
     for group in _group_by_kernels(scales):
         roles = [toy_roles(problem, design, toy, *_start_rule(scales, group)) for toy in toys]
         t[group] = _train_columns(problem, roles, [scales[j] for j in group], scales[group[0]].config)
+    if problem.companion_kernels:
+        for start in range(0, len(toys), COMPANION_BATCH):
+            roles = [toy_roles(problem, design, toy, problem.companion_kernels) for toy in toys[start : start + COMPANION_BATCH]]
+            t[-1, start : start + COMPANION_BATCH] = fixed_t(problem, problem.companion_sigma, roles)[0]
     return t
 
 
@@ -230,7 +250,8 @@ def _fitted(model) -> tuple[Problem | None, FitState | None]:
 
 def toy_statistics(model, toys, method: str = "permutation", seed: int = 0, poisson: bool = False) -> np.ndarray:
     """t of null toys ``toys`` (indices) of every fitted scale, exactly as ``calibrate(method=, seed=, poisson=)``
-    trains them (toy i depends on (seed, i) alone): array of shape (n_scales, len(toys)). For checking a
+    trains them (toy i depends on (seed, i) alone), and the companion test's t (row last) when it runs:
+    array of shape (n_scales [+ 1], len(toys)). For checking a
     saved null (``verify_bundle``) without rerunning every toy."""
     toys = [int(i) for i in toys]
     problem, fit = _fitted(model)
@@ -247,7 +268,8 @@ def scale_labels(model) -> list[str]:
 
 def observed_statistics(model, method: str = "permutation", seed: int = 0) -> np.ndarray:
     """Observed t of every fitted scale as ``calibrate`` takes it: the fit's own (permutation), or the fit
-    redone on the reference left after holding out the pseudo-data pool (reference): shape (n_scales,)."""
+    redone on the reference left after holding out the pseudo-data pool (reference), and the companion
+    test's (last) when it runs: shape (n_scales [+ 1],)."""
     problem, fit = _fitted(model)
     check_calibration(fit, problem, 1, method, 1, seed)
     return _observed(problem, fit, null_design(problem, method, seed, False), _resolve_scales(problem, 0, None), own_fit=True)
@@ -268,10 +290,21 @@ def _start_rule(scales: list[_Scale], group: list[int]) -> tuple:
     return config.n_kernels, config.init, [scales[j].config.sigma_final for j in group]
 
 
-def _assemble(scales, t_obs, null, method, n_toys, combine, multi):
-    per_config = tuple(make_result(t_obs[j], null[j], method, n_toys, scales[j].label) for j in range(len(scales)))
+def companion_label(problem: Problem) -> str:
+    return f"fixed-centre companion ({problem.companion_kernels} kernels, sigma={problem.companion_sigma:.4g})"
+
+
+def _assemble(problem, scales, t_obs, null, method, n_toys, combine, multi):
+    k = len(scales)
+    per_config = tuple(make_result(t_obs[j], null[j], method, n_toys, scales[j].label) for j in range(k))
     if not multi:
         return per_config[0]
-    stat_obs, stat_toys = combined_statistics(t_obs, null, combine)
+    companion = None
+    if problem.companion_kernels:
+        companion = make_result(t_obs[k], null[k], method, n_toys, companion_label(problem))
+        stat_obs, stat_toys = companion_statistics(t_obs[:k], null[:k], combine, t_obs[k], null[k])
+    else:
+        stat_obs, stat_toys = combined_statistics(t_obs, null, combine)
     combined = make_result(stat_obs, stat_toys, f"{method}+{combine}", n_toys, "combined", with_tail=False)
-    return MultiScaleResult(combined=combined, per_config=per_config, configs=tuple(s.overrides for s in scales))
+    return MultiScaleResult(combined=combined, per_config=per_config, configs=tuple(s.overrides for s in scales),
+                            companion=companion)

@@ -88,7 +88,8 @@ def _check_run_args(args: argparse.Namespace) -> SparKer:
     check_int("--n-toys", args.n_toys, 1)
     check_int("--batch", args.batch, 1)
     check_choice("--method", args.method, METHODS)
-    model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device)
+    model = SparKer(n_kernels=args.n_kernels, max_epochs=args.epochs, seed=args.seed, device=args.device,
+                    fixed_kernels=args.fixed_kernels)
     check_params(PARAMS, model.get_params())
     resolve_device(args.device)
     return model
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--sample", help=f"a bundled sample instead of files: {', '.join(SAMPLES)}")
     p_run.add_argument("--n-kernels", type=int, default=8)
     p_run.add_argument("--epochs", type=int, default=SparKer().max_epochs)
+    p_run.add_argument("--fixed-kernels", type=int, default=SparKer().fixed_kernels,
+                       help="kernels of the fixed-centre companion test in the p-value (0: SparKer alone)")
     p_run.add_argument("--n-toys", type=int, default=100)
     p_run.add_argument("--method", default="permutation", help=f"null construction: {' or '.join(METHODS)}")
     p_run.add_argument("--batch", type=int, default=32, help="toys trained together (memory ~ batch)")

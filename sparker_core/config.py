@@ -26,7 +26,8 @@ INITS = ("excess", "random")
 # Chosen on the tuning half of the evaluation panel (benchmarks/panel; benchmarks/README.md "Defaults: which settings, and why").
 AUTO_SIGMA_INIT_PERCENTILE = 50.0
 AUTO_SIGMA_FINAL_FRACTIONS = (0.45, 0.6, 0.9)
-# The single width of the fixed-centre baseline's sigma="auto" and of "auto" in `configs`.
+# The single width of the fixed-centre baseline's sigma="auto", of the companion test (``fixed_kernels``)
+# and of "auto" in `configs`.
 AUTO_SIGMA_FINAL_FRACTION = 0.35
 # Size of the reference subsample those percentiles are computed on.
 AUTO_SIGMA_SUBSAMPLE = 1000
@@ -69,6 +70,7 @@ PARAMS: tuple[Param, ...] = (
     Param("preprocessing", "none", "'standardize' divides by the reference's standard deviation; points are always centred.", "choice", PREPROCESSINGS),
     Param("active_threshold", 0.05, "A kernel is active when |a_i| is at least this.", "float", minimum=0.0, allow_zero=True),
     Param("init", "excess", "Initial centres: data rows of largest local excess, or random data rows.", "choice", INITS),
+    Param("fixed_kernels", 200, "Kernels of the companion fixed-centre test, combined with SparKer's widths in the p-value; 0: SparKer alone.", "int", minimum=0),
     Param("seed", 0, "Seed of the initial centres and of the 'auto' widths' subsample.", "int", minimum=0),
     Param("device", "cpu", "Where tensors live: 'cpu', 'cuda' or 'auto' (cuda when available).", "choice", DEVICES),
     Param("dtype", "float32", "Working precision of the kernels.", "choice", DTYPES),

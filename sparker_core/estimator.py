@@ -32,9 +32,9 @@ class SparKer:
     ``sigma_final``; the test statistic is t = -2 L after the last epoch. The parameters and their
     meaning are listed once, in ``config.PARAMS``; they are stored as given and validated in ``fit``.
     Several final widths (a list, or ``"auto"``) are trained together, calibrated on the same toys
-    and combined by their smallest p-value; the fitted attributes describe the shown scale
-    (``show_scale``). ``problem_`` (a ``Problem``) and ``fit_state_`` (a ``FitState``) hold the
-    prepared inputs and the fit of every scale.
+    and combined by their smallest p-value, with the fixed-centre companion test (``fixed_kernels``) when
+    it runs; the fitted attributes describe the shown scale (``show_scale``). ``problem_`` (a ``Problem``)
+    and ``fit_state_`` (a ``FitState``) hold the prepared inputs and the fit of every scale.
     """
 
     def __init__(
@@ -55,6 +55,7 @@ class SparKer:
         preprocessing="none",
         active_threshold=0.05,
         init="excess",
+        fixed_kernels=200,
         seed=0,
         device="cpu",
         dtype="float32",
@@ -125,7 +126,7 @@ class SparKer:
 
     def calibrate(self, n_toys=100, method="permutation", batch=32, seed=0, poisson=False, configs=None, combine="minp",
                   executor="local"):
-        """Calibrated significance of the fit: a ``TestResult``, or a ``MultiScaleResult`` for several widths.
+        """Calibrated significance: a ``MultiScaleResult`` (several widths, or the companion test), else a ``TestResult``.
 
         n_toys: pseudo-experiments; method: "permutation" (default) or "reference"; batch: toys
         trained together (memory is O(batch * n_points * n_kernels); results do not depend on it);

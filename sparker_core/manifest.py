@@ -171,7 +171,7 @@ def read_manifest(folder: Path) -> dict:
 
 
 def _check_optional(manifest: dict, where: str) -> None:
-    """The fields older bundles lack, when present: `inputs.relative` and `result.poisson`."""
+    """The fields older bundles lack, when present: `inputs.relative`, `result.companion` and `result.poisson`."""
     relative = manifest["inputs"].get("relative", {})
     entries = relative.items() if isinstance(relative, dict) else [(None, relative)]
     for name, entry in entries:
@@ -180,6 +180,11 @@ def _check_optional(manifest: dict, where: str) -> None:
         if not ok:
             raise ValueError(f"{where}: manifest field `inputs.relative` must map each input file to "
                              f'{{"to": {" or ".join(INPUT_BASES)}, "path": ..., "bytes": ...}}; got {json.dumps(entry)[:40]}.')
+    companion = manifest["result"].get("companion")
+    if companion is not None:
+        if not isinstance(companion, dict):
+            raise ValueError(f"{where}: manifest field `result.companion` must be an object or null; got {json.dumps(companion)[:40]}.")
+        _check_fields(companion, _SCALE_SCHEMA, where, "result.companion.")
     if not isinstance(manifest["result"].get("poisson", False), bool):
         raise ValueError(f"{where}: manifest field `result.poisson` must be true or false; "
                          f"got {json.dumps(manifest['result']['poisson'])[:40]}.")
@@ -207,3 +212,14 @@ def check_folder(folder: Path, manifest: dict) -> None:
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
         raise ValueError(f"bundle {folder}: the folder does not hold exactly the bundle's files: {'; '.join(parts)}.")
+
+
+# What a parameter was before it existed: bundles written before init="excess" were fitted from random
+# data rows, and those written before the companion test calibrated SparKer's widths alone.
+_BEFORE = {"init": "random", "fixed_kernels": 0}
+
+
+def recorded_params(manifest: dict) -> dict:
+    """The parameters of a bundle's run: ``params`` as recorded, with the value every parameter had
+    before it existed where an older bundle lacks it."""
+    return {**_BEFORE, **manifest["params"]}

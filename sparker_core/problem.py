@@ -17,6 +17,7 @@ import torch
 
 from ._validation import check_choice, check_params, width_list
 from .config import (
+    AUTO_SIGMA_FINAL_FRACTION,
     AUTO_SIGMA_INIT_PERCENTILE,
     DEVICES,
     PARAMS,
@@ -48,6 +49,8 @@ class Problem:
     data_weight: np.ndarray | None  # (N_D,) user weights or None
     sigmas: np.ndarray  # (max_epochs + 1, n_scales) width schedule of each scale
     seed: int = 0  # the estimator's seed: initial centres of the observed fit, 'auto' widths' subsample
+    companion_kernels: int = 0  # centres of the fixed-centre companion test (``companion``); 0: none
+    companion_sigma: float = 0.0  # its width: AUTO_SIGMA_FINAL_FRACTION x the median pairwise reference distance
 
     @property
     def config(self) -> SparKerConfig:
@@ -194,6 +197,12 @@ def build_problem(reference, data, params: dict, reference_weight=None, data_wei
     check_representable(pool_aug, reference, data, mean, scale, params["dtype"])
     sigma_init, finals, median = resolve_widths(params, reference, mean, scale, auto_finals)
     check_widths(sigma_init, finals, median, params["dtype"])
+    companion_kernels, companion_sigma = min(int(params["fixed_kernels"]), data.shape[0]), 0.0
+    if companion_kernels:
+        if median is None:
+            median = float(distance_percentiles(reference, params["seed"], [AUTO_SIGMA_INIT_PERCENTILE], mean, scale)[0])
+        companion_sigma = AUTO_SIGMA_FINAL_FRACTION * median
+        check_widths(companion_sigma, [], median, params["dtype"])
     fields = set(SparKerConfig.__dataclass_fields__)  # the config holds the resolved widths and plain Python values
     settings = {p.name: _PLAIN.get(p.kind, str)(params[p.name]) for p in PARAMS if p.name in fields and p.kind != "width"}
     base = SparKerConfig(sigma_init=sigma_init, sigma_final=finals[0], **settings)
@@ -210,4 +219,6 @@ def build_problem(reference, data, params: dict, reference_weight=None, data_wei
         data_weight=data_weight,
         sigmas=np.stack(sigmas, axis=1),
         seed=int(params["seed"]),
+        companion_kernels=companion_kernels,
+        companion_sigma=companion_sigma,
     )

@@ -22,6 +22,7 @@ from scipy import special
 from .bundle import ResultBundle, format_zscore, load_bundle
 from .config import default_params
 from .honesty import map_honesty, pca_layout, radial_profiles, region_preservation
+from .manifest import recorded_params
 from .report_svg import histogram_svg, image_svg, map_svg, profile_svg
 from .samples import SAMPLES, sample_inputs
 
@@ -53,14 +54,14 @@ def _section(key: str, title: str, body: str) -> str:
 
 
 # The parameters ``sparker run`` sets; a run with any other one away from its default needs Python.
-CLI_PARAMS = ("n_kernels", "max_epochs", "seed", "device")
+CLI_PARAMS = ("n_kernels", "max_epochs", "fixed_kernels", "seed", "device")
 
 
 def cli_gaps(manifest: dict) -> list[str]:
     """What ``sparker run`` cannot set for this run: parameters away from their defaults that the
     command line has no option for, and a toys' seed other than the fit's (the CLI uses one seed)."""
     defaults = default_params()
-    gaps = [f"{k}={v!r}" for k, v in manifest["params"].items()
+    gaps = [f"{k}={v!r}" for k, v in recorded_params(manifest).items()
             if k not in CLI_PARAMS and k in defaults and v != defaults[k]]
     seeds = manifest["seeds"]
     if seeds.get("calibration") is not None and seeds["calibration"] != seeds["fit"]:
@@ -85,6 +86,8 @@ def reproduce_command(manifest: dict) -> str:
         for key in ("features", "ignore"):
             if key in load:
                 words += [f"--{key}", ",".join(load[key])]
+    fixed = recorded_params(manifest)["fixed_kernels"]
+    words += ["--fixed-kernels", str(fixed)] if fixed != default_params()["fixed_kernels"] else []
     words += ["--n-kernels", str(params.get("n_kernels")), "--epochs", str(params.get("max_epochs")),
               "--n-toys", str(result["n_toys_requested"]), "--method", str(result["method"]).partition("+")[0],
               "--seed", str(manifest["seeds"]["fit"])]
@@ -141,11 +144,17 @@ def _result(bundle: ResultBundle) -> str:
     z_bound = float(np.clip(-special.ndtri(high), -40, 40)) if high < 1 else None
     state = "" if r.complete else f" (incomplete: {r.n_toys} of {r.n_toys_requested} toys)"
     statistic = f"t = {res['t_obs']:.3f}" if not res["scales"] else \
-        f"combined statistic over {len(res['scales'])} widths = {res['t_obs']:.3f} (t of the shown width {res['t_fit']:.2f})"
+        f"combined statistic over {len(res['scales'])} width(s){' and the companion test' if res.get('companion') else ''} = " \
+        f"{res['t_obs']:.3f} (t of the shown width {res['t_fit']:.2f})"
     text = (f"<p class='big'>{statistic}, p = {r.pvalue:.3g} (95 % interval [{low:.3g}, {high:.3g}]), "
             f"Z = {_e(format_zscore(r.zscore, bound=z_bound))}</p>"
             f"<p>{r.n_exceeding} of {r.n_toys} null toys reached t_obs{_e(state)}; method {_e(res['method'])}. "
             "p = (1 + #{t_null &ge; t_obs}) / (1 + n_toys), never 0.</p>")
+    if res.get("companion"):
+        c = res["companion"]
+        text += (f"<p>The p-value combines SparKer's widths (by their minimum p) with the {_e(c['label'])}: t = "
+                 f"{c['t_obs']:.2f}, p = {c['pvalue']:.3g} on the same toys. Many small kernels fixed on data rows add "
+                 "up the evidence of a rare group; the regions below are SparKer's.</p>")
     if res.get("extrapolated"):
         x = res["extrapolated"]
         text += f"<p class='note'>Gamma tail fit of the null (an extrapolation, not an empirical p): p = {x['pvalue']:.3g}, Z = {x['zscore']:.2f}.</p>"

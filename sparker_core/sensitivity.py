@@ -7,7 +7,8 @@ the candidates) and puts k candidate rows, drawn without replacement, in place o
 rows, so no real row appears twice in one pseudo-experiment and every pseudo-experiment has the
 same sizes. Every pseudo-experiment is one fit; all are calibrated on one shared null of ``n_null``
 no-injection pseudo-experiments: p = (1 + #{t_null >= t}) / (1 + n_null), several widths combined
-by min p over the same null draws (``combined_statistics``). With no injection a pseudo-experiment
+by min p over the same null draws (``combined_statistics``), and SparKer's fixed-centre companion
+test with them as ``calibrate`` does (``companion_statistics``). With no injection a pseudo-experiment
 and the null draws are exchangeable, so p is valid, and the null is paid once for every k.
 
 The power at k is the rejection rate at ``alpha`` over the pseudo-experiments, with its
@@ -32,7 +33,10 @@ from .data import check_points, check_same_width
 from .estimator import SparKer
 from .executors import resolve_executor  # imports ray only when a Ray executor runs
 from .problem import resolve_device
-from .significance import clopper_pearson, combined_statistics, empirical_pvalue
+from .companion import fixed_t
+from .config import default_params
+from .roles import observed_roles
+from .significance import clopper_pearson, combined_statistics, companion_statistics, empirical_pvalue
 
 METHODS = ("sparker", "mmd")
 LEVELS = (0.5, 0.9)  # the powers whose smallest count is reported
@@ -59,16 +63,21 @@ def draw_experiment(seed: int, n_background: int, n_candidates: int, n_reference
     return Experiment(order[:n_reference], order[n_reference : n_reference + n_data - k], injected)
 
 
-def shared_null_test(t, null) -> tuple[float, float]:
+def shared_null_test(t, null, companion: bool = False) -> tuple[float, float]:
     """(statistic, p) of one test against a shared null of separate no-signal fits.
 
     t: the test's statistic, one per width (array of shape (n_widths,)); null: the null fits'
     statistics, array of shape (n_null, n_widths). One width: t itself and
     p = (1 + #{t_null >= t}) / (1 + n_null); several: -log(min p) of the widths, calibrated on the
-    same null draws (``combined_statistics``), and its p.
+    same null draws (``combined_statistics``), and its p. ``companion``: the last entry is the
+    fixed-centre companion's t, combined with the widths' statistic as ``calibrate`` does
+    (``companion_statistics``).
     """
     t = np.atleast_1d(np.asarray(t, dtype=float))
     null = np.asarray(null, dtype=float).reshape(-1, t.size)
+    if companion:
+        stat, stat_null = companion_statistics(t[:-1], null[:, :-1].T, "minp", t[-1], null[:, -1])
+        return stat, empirical_pvalue(stat, stat_null)
     if t.size == 1:
         return float(t[0]), empirical_pvalue(t[0], null[:, 0])
     stat, stat_null = combined_statistics(t, null.T, "minp")
@@ -81,7 +90,13 @@ def _seed(seed: int, *key: int) -> int:
 
 
 def _sparker_t(reference, data, seed: int, options: dict) -> list[float]:
-    return [float(t) for t in SparKer(seed=seed, **options).fit(reference, data).t_scales_]
+    """t of every width of one fit, then the companion test's t on the same problem when it runs."""
+    model = SparKer(seed=seed, **options).fit(reference, data)
+    t = [float(v) for v in model.t_scales_]
+    problem = model.problem_
+    if problem.companion_kernels:
+        t.append(float(fixed_t(problem, problem.companion_sigma, [observed_roles(problem, problem.companion_kernels)])[0][0]))
+    return t
 
 
 def _mmd_t(reference, data, seed: int, options: dict) -> list[float]:
@@ -107,6 +122,11 @@ class SensitivityPlan:
     alpha: float  # level of each test
     seed: int
     options: dict = field(default_factory=dict)  # SparKer arguments other than seed
+
+    @property
+    def companion(self) -> bool:
+        """Whether SparKer's statistic includes the fixed-centre companion test (``fixed_kernels`` > 0)."""
+        return self.options.get("fixed_kernels", default_params()["fixed_kernels"]) > 0
 
     @property
     def n_fits(self) -> int:
@@ -261,7 +281,7 @@ def _curve(plan: SensitivityPlan, null: dict, tests: dict, start: float) -> Sens
         p = np.full((len(plan.counts), plan.n_experiments), np.nan)
         if len(null[m]) == plan.n_null:
             for (k, r), t in tests[m].items():
-                p[plan.counts.index(k), r] = shared_null_test(t, null[m])[1]
+                p[plan.counts.index(k), r] = shared_null_test(t, null[m], companion=m == "sparker" and plan.companion)[1]
         pvalues[m] = p
     return SensitivityCurve(plan.counts, plan.methods, plan.alpha, plan.n_experiments, plan.n_null,
                             len(null[plan.methods[0]]), pvalues, time.perf_counter() - start)

@@ -69,11 +69,14 @@ class MultiScaleResult:
     The p-value, its interval, Z, t_obs and the null are those of the combined statistic, so a
     multi-scale result reads like a ``TestResult``; ``per_config`` holds each scale's own result
     and ``scale`` the index of the one with the smallest p-value (the scale that detected).
+    ``companion``, when the fixed-centre companion test ran, is its own result; the combined
+    statistic then includes it (``companion_statistics``).
     """
 
     combined: TestResult  # -log(min p) or Fisher's -2 sum log p, calibrated on the toys (combined_statistics)
     per_config: tuple[TestResult, ...]  # one result per configuration, same toys
     configs: tuple[dict, ...] = field(default_factory=tuple)  # resolved overrides of each configuration
+    companion: TestResult | None = None  # the fixed-centre companion test on the same toys (``companion``), if run
 
     @property
     def scale(self) -> int:
@@ -179,3 +182,22 @@ def combined_statistics(t_obs: np.ndarray, null: np.ndarray, combine: str) -> tu
     else:
         stat = -2.0 * np.log(p).sum(axis=0)
     return float(stat[0]), stat[1:]
+
+
+def companion_statistics(t_obs: np.ndarray, null: np.ndarray, combine: str, companion_obs: float,
+                         companion_null: np.ndarray) -> tuple[float, np.ndarray]:
+    """The scales' statistics combined by ``combine`` (one scale: its t), then that and the companion's
+    t combined by min p, both levels calibrated on the same toys: (observed value, toys' values).
+
+    t_obs: (J,), null: (J, n) of the scales; companion_obs: the companion's observed t, companion_null:
+    its (n,) toys. The first level is a symmetric function of the n + 1 draws (``combined_statistics``),
+    so its n + 1 values are exchangeable under the null and the second level is exact as well. SparKer's
+    widths together and the companion weigh equally, however many widths there are.
+    """
+    t_obs, null = np.asarray(t_obs, dtype=float), np.asarray(null, dtype=float)
+    if t_obs.shape[0] == 1:
+        first_obs, first_null = float(t_obs[0]), null[0]
+    else:
+        first_obs, first_null = combined_statistics(t_obs, null, combine)
+    return combined_statistics(np.array([first_obs, float(companion_obs)]),
+                               np.vstack([first_null, np.asarray(companion_null, dtype=float)]), "minp")

@@ -87,13 +87,18 @@ def check_png(meta: pd.DataFrame | None, data: np.ndarray | None) -> np.ndarray:
 def _print_result(result: dict) -> None:
     low, high = result["pvalue_ci"]
     scales = result.get("scales") or []
-    what = f"min-p statistic over {len(scales)} widths" if scales else "t_obs"
+    what = f"min-p statistic over {len(scales)} width(s)" if scales else "t_obs"
+    what += " and the companion test" if result.get("companion") else ""
     z = format_zscore(result["zscore"], bound=_norm_isf(low) if low > 0 else None)
     print(f"{what} = {result['t_obs']:.2f}   p = {result['pvalue']:.4g} (95% CI {low:.3g}-{high:.3g}, "
           f"{result['n_toys']} toys, {result['method']})   Z = {z}")
     for j, scale in enumerate(scales):
         shown = "   <- shown below (smallest p)" if j == result.get("scale") else ""
         print(f"  {scale['label']}: t = {scale['t_obs']:.2f}, p = {scale['pvalue']:.4g}{shown}")
+    companion = result.get("companion")
+    if companion:
+        print(f"  {companion['label']}: t = {companion['t_obs']:.2f}, p = {companion['pvalue']:.4g}   "
+              "(in the p-value; its kernels are not shown)")
     ext = result.get("extrapolated")
     if ext:
         print(f"extrapolated (gamma fit of the null, KS p = {ext['ks_pvalue']:.2f}): p ~ {ext['pvalue']:.3g}, "

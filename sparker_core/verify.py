@@ -37,6 +37,7 @@ from .kernels import augment_pool, evaluate
 from .readers import MAX_FILE_BYTES
 from .samples import SAMPLE_DIR
 from .loss import np_loss, role_weights, t_from_loss
+from .manifest import recorded_params
 
 # `inputs.load` settings a manifest may hold: those the command line (`sparker run`, `--sample`) sets.
 # The loader's size limits (max_bytes, max_expanded_bytes) are not among them: a manifest cannot lift them.
@@ -149,7 +150,7 @@ def refit(bundle: ResultBundle, reference: np.ndarray, data: np.ndarray) -> Spar
     where = f"bundle {bundle.path}"
     epochs = [s.epoch for s in bundle.history]
     try:
-        model = SparKer(**{**bundle.manifest["params"], "device": "cpu"})
+        model = SparKer(**{**recorded_params(bundle.manifest), "device": "cpu"})
         model.fit(reference, data, snapshot_every=max(1, epochs[1] - epochs[0]) if len(epochs) > 1 else 10)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: refitting from manifest field `params` failed: {err}".splitlines()[0]) from None
@@ -223,7 +224,8 @@ def verify_bundle(path, reference: np.ndarray | None = None, data: np.ndarray | 
               f"p, its interval, Z and the tail fit recomputed from null.npy and t_obs ({bundle.result.n_toys} toys)"]
     if res["scales"]:
         combine = res["method"].partition("+")[2].replace("minp", "min-p")
-        passed.append(f"combined {combine} statistic of {len(res['scales'])} scales recomputed from their t and toys")
+        companion = " and the companion test" if res.get("companion") else ""
+        passed.append(f"combined {combine} statistic of {len(res['scales'])} scales{companion} recomputed from their t and toys")
     check_folder(bundle.path, m)
     passed.append("the folder holds exactly the bundle's files")
     if reference is None or data is None:
@@ -275,9 +277,11 @@ def verify_bundle(path, reference: np.ndarray | None = None, data: np.ndarray | 
                          "(verify with 0 toys to skip them).")
     observed = observed_statistics(model, method, seed)
     saved_observed = [s["t_obs"] for s in res["scales"]] if res["scales"] else [res["t_obs"]]
+    saved_observed += [res["companion"]["t_obs"]] if res.get("companion") else []
     _compare(where, "manifest field `result.scales[*].t_obs`" if res["scales"] else "manifest field `result.t_obs`",
              saved_observed, observed)
-    passed.append(f"observed t of {len(observed)} width(s) recomputed ({method} method)")
+    companion = " and of the fixed-centre companion test" if res.get("companion") else ""
+    passed.append(f"observed t of {len(res['scales']) or 1} width(s){companion} recomputed ({method} method)")
 
     null = np.load(bundle.path / "null.npy", allow_pickle=False)
     null = null[1:] if null.ndim == 2 else null[None]  # (n_scales, n_toys): each scale's toys

@@ -10,7 +10,7 @@ import pytest
 from sparker_core import SparKer
 from sparker_core.bundle import FILES, format_zscore, load_bundle, save_bundle, sha256_file
 from sparker_core.verify import load_bundle_inputs, verify_bundle
-from sparker_core.calibration import combined_statistics, make_result
+from sparker_core.calibration import companion_statistics, make_result
 from sparker_core.cli import main
 
 from test_cli_bundle import FAST, run_on_inputs, write_inputs
@@ -79,8 +79,11 @@ def test_the_issue_forgery_z_interval_and_extrapolation_is_refused(copy, capsys)
 # ------------------------------------------------------------------ items 1 and 2: forged files with updated hashes
 def test_verify_retrains_toys_and_catches_a_forged_null(copy, capsys):
     null = np.load(copy / "null.npy")
-    toys = null[1:] * 0.5  # every scale's toys halved: p and the combined statistic are unchanged
-    _, combined = combined_statistics([s["t_obs"] for s in read_manifest(copy)["result"]["scales"]], toys, "minp")
+    toys = null[1:] * 0.5  # every scale's and the companion's toys halved: p and the combined statistic are unchanged
+    result = read_manifest(copy)["result"]
+    k = len(result["scales"])
+    _, combined = companion_statistics([s["t_obs"] for s in result["scales"]], toys[:k], "minp",
+                                       result["companion"]["t_obs"], toys[k])
     np.save(copy / "null.npy", np.vstack([combined, toys]))
     rehash(copy, "null.npy")
     assert main(["show", str(copy)]) == 0  # consistent with itself: only retraining toys shows the forgery
@@ -131,7 +134,7 @@ def test_verify_passes_on_a_reference_method_run(tmp_path, capsys):
     fast = [a if a != "19" else "5" for a in FAST]
     assert main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(out), "--method", "reference", *fast]) == 0
     assert main(["verify", str(out), "--toys", "1"]) == 0
-    assert "observed t of 3 width(s) recomputed (reference method)" in capsys.readouterr().out
+    assert "observed t of 3 width(s) and of the fixed-centre companion test recomputed (reference method)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ items 3, 4, 5: manifest fields, loader settings, files
@@ -184,7 +187,8 @@ def small_fit():
     rng = np.random.default_rng(1)
     reference, data = rng.normal(size=(300, 3)), rng.normal(size=(100, 3))
     data[:10] = rng.normal(loc=1.5, scale=0.1, size=(10, 3))
-    model = SparKer(n_kernels=3, sigma_final=1.0, max_epochs=20, seed=3).fit(reference, data, snapshot_every=5)
+    # SparKer alone (no companion test): a one-width result, a TestResult
+    model = SparKer(n_kernels=3, sigma_final=1.0, max_epochs=20, seed=3, fixed_kernels=0).fit(reference, data, snapshot_every=5)
     return model, reference, data
 
 

@@ -8,7 +8,7 @@ from sparker_core import NotFittedError, SparKer, TestResult, clopper_pearson, e
 from sparker_core.calibration import combined_statistics, fit_tail, make_result
 from synthetic import gaussian
 
-SMALL = dict(n_kernels=3, max_epochs=60, sigma_init=2.0, sigma_final=0.8)
+SMALL = dict(n_kernels=3, max_epochs=60, sigma_init=2.0, sigma_final=0.8, fixed_kernels=0)  # SparKer alone: its toys
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,9 @@ def test_run_writes_a_complete_bundle(finished_run):
     assert m["result"]["pvalue"] == pytest.approx(1 / 20)  # the planted bump beats every toy
     assert len(bundle.kernels) == 3 and len(bundle.history) == 5  # epochs 0, 10, 20, 30, 40
     # the default fits three final widths; the bundle keeps the scale with the smallest p and every scale's t and toys
-    assert len(m["result"]["scales"]) == 3 and np.load(out / "null.npy").shape == (4, 19)
+    # rows: the combined statistic, the three widths, the companion test
+    assert len(m["result"]["scales"]) == 3 and np.load(out / "null.npy").shape == (5, 19)
+    assert m["result"]["companion"]["label"].startswith("fixed-centre companion")
     shown = m["result"]["scale"]
     assert m["result"]["scales"][shown]["pvalue"] == min(s["pvalue"] for s in m["result"]["scales"])
     assert bundle.history[-1].t == pytest.approx(m["result"]["t_fit"]) == pytest.approx(m["result"]["scales"][shown]["t_obs"])
@@ -73,7 +75,8 @@ def test_run_prints_summary_with_exemplar_metadata(tmp_path, capsys):
     ref_path, data_path = write_inputs(tmp_path)
     main(["run", "--reference", str(ref_path), "--data", str(data_path), "--out", str(tmp_path / "b"), *FAST])
     out = capsys.readouterr().out
-    assert "min-p statistic over 3 widths =" in out and "p = 0.05" in out and "Z =" in out and "<- shown below" in out
+    assert "min-p statistic over 3 width(s) and the companion test =" in out and "p = 0.05" in out and "Z =" in out and "<- shown below" in out
+    assert "fixed-centre companion (200 kernels" in out
     assert "anomaly" in out  # the top kernel's exemplars are the planted rows, shown by their text
 
 
@@ -81,14 +84,14 @@ def test_show_reprints_the_summary(finished_run, capsys):
     *_, out = finished_run
     assert main(["show", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "min-p statistic over 3 widths =" in text and "regions, excesses first" in text and "anomaly" in text
+    assert "min-p statistic over 3 width(s) and the companion test =" in text and "regions, excesses first" in text and "anomaly" in text
 
 
 def test_verify_passes_on_an_untouched_bundle(finished_run, capsys):
     *_, out = finished_run
     assert main(["verify", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "combined min-p statistic of 3 scales recomputed" in text and "t of the saved kernels recomputed" in text
+    assert "combined min-p statistic of 3 scales and the companion test recomputed" in text and "t of the saved kernels recomputed" in text
 
 
 def copy_bundle(out, target):
@@ -157,6 +160,7 @@ def test_one_file_with_label_column(tmp_path):
     [
         (["--reference", "missing.csv", "--data", "missing.csv"], "does not exist"),
         (["--reference", "REF", "--data", "REF", "--n-kernels", "0"], "`n_kernels` must be an integer >= 1; got 0."),
+        (["--reference", "REF", "--data", "REF", "--fixed-kernels", "-1"], "`fixed_kernels` must be an integer >= 0; got -1."),
         (["--reference", "REF", "--data", "REF", "--method", "bootstrap"], "`--method` must be one of"),
         (["--reference", "REF", "--data", "REF", "--n-toys", "0"], "`--n-toys` must be an integer >= 1; got 0."),
         (["--reference", "REF"], "give either `--data PATH` or `--label-column COL`"),

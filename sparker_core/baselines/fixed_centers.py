@@ -67,7 +67,7 @@ def _prepare(reference: np.ndarray, data: np.ndarray, n_centers: int, sigma, see
     """SparKer's Problem with one constant width ``sigma`` ("auto": AUTO_SIGMA_FINAL_FRACTION x the median
     pairwise reference distance), random data-row centres, and the permutation design of ``seed``."""
     params = {**default_params(), "n_kernels": n_centers, "sigma_init": sigma, "sigma_final": sigma,
-              "schedule": "constant", "init": "random", "seed": seed, "dtype": dtype}
+              "schedule": "constant", "init": "random", "seed": seed, "dtype": dtype, "fixed_kernels": 0}
     problem = build_problem(reference, data, params, auto_finals=lambda median: (AUTO_SIGMA_FINAL_FRACTION * median,))
     return _Setup(problem=problem, design=null_design(problem, "permutation", seed))
 

@@ -232,8 +232,9 @@ def test_default_run_finds_the_rare_topic():
     train(at, n_kernels=8, max_epochs=SparKer().max_epochs)  # the defaults: three final widths
     calibrate(at, n_toys=9)
     assert float(metric(at, "p-value")) == pytest.approx(1 / 10)  # the rare topic beats every toy
-    widths = at.dataframe[0].value
-    assert len(widths) == 3 and widths["p at this width"].min() == pytest.approx(1 / 10)
+    tests = at.dataframe[0].value  # the three widths, then the companion test
+    assert len(tests) == 4 and tests["test"].iloc[3].startswith("fixed-centre companion")
+    assert tests["p of this test"].iloc[:3].min() == pytest.approx(1 / 10)
     at.switch_page("views/regions.py").run()  # the regions of the width that detected
     assert not at.exception
     assert any("regions of the width with the smallest p-value" in c.value for c in at.caption)

@@ -56,7 +56,7 @@ def test_curves_figure_holds_t_and_sigma_by_epoch():
 def test_null_histogram_marks_t_obs_and_labels_the_extrapolation():
     rng = np.random.default_rng(1)
     reference, data = rng.normal(size=(300, 2)), rng.normal(size=(60, 2))
-    model = SparKer(n_kernels=2, max_epochs=20, sigma_final=0.5, seed=0).fit(reference, data)
+    model = SparKer(n_kernels=2, max_epochs=20, sigma_final=0.5, seed=0, fixed_kernels=0).fit(reference, data)  # one TestResult
     result = model.calibrate(n_toys=30, batch=30, seed=0)
     fig = figures.null_histogram(result)
     assert len(fig.data[0].x) == 30
