@@ -68,8 +68,15 @@ __all__ = [  # the calibration's own functions, and the significance names calle
 ]
 
 
-# Companion fits solved together (memory O(COMPANION_BATCH * n_points * fixed_kernels)).
+# Companion fits solved together: at most 16, and their (fits, points, kernels) matrices within
+# COMPANION_ELEMENTS entries when a fit's own allows (one fit needs n_points * fixed_kernels).
 COMPANION_BATCH = 16
+COMPANION_ELEMENTS = 2**26
+
+
+def companion_batch(problem: Problem) -> int:
+    """Companion fits solved together for this problem (results do not depend on it)."""
+    return int(np.clip(COMPANION_ELEMENTS // max(1, problem.n_points * problem.companion_kernels), 1, COMPANION_BATCH))
 
 
 def _train_columns(problem: Problem, roles, scales: list, config: SparKerConfig) -> np.ndarray:
@@ -186,7 +193,8 @@ def calibrate_iter(
     problem: the fit's ``Problem``; fit: its ``FitState``. Without ``configs`` the results are for
     the fitted scales (a ``TestResult`` for one, a ``MultiScaleResult`` for several); ``configs``
     (dicts overriding ``sigma_final`` and/or ``n_kernels`` of fitted scale ``scale``) give
-    ``MultiScaleResult``s. Memory is O(batch * n_points * n_kernels) beyond the pool itself.
+    ``MultiScaleResult``s. Memory is O(batch * n_points * n_kernels) beyond the pool itself, and
+    n_points * fixed_kernels floats at least for the companion test (``companion_batch``).
     Results do not depend on ``batch``: toy i's randomness comes from (seed, i) alone. executor: where
     the batches run, "local", "ray" or an executor object (``sparker_core.executors``); the null is
     the same wherever they run.
@@ -237,9 +245,10 @@ def _toys_t(problem: Problem, design: NullDesign, scales: list[_Scale], toys) ->
         roles = [toy_roles(problem, design, toy, *_start_rule(scales, group)) for toy in toys]
         t[group] = _train_columns(problem, roles, [scales[j] for j in group], scales[group[0]].config)
     if problem.companion_kernels:
-        for start in range(0, len(toys), COMPANION_BATCH):
-            roles = [toy_roles(problem, design, toy, problem.companion_kernels) for toy in toys[start : start + COMPANION_BATCH]]
-            t[-1, start : start + COMPANION_BATCH] = fixed_t(problem, problem.companion_sigma, roles)[0]
+        step = companion_batch(problem)
+        for start in range(0, len(toys), step):
+            roles = [toy_roles(problem, design, toy, problem.companion_kernels) for toy in toys[start : start + step]]
+            t[-1, start : start + step] = fixed_t(problem, problem.companion_sigma, roles)[0]
     return t
 
 

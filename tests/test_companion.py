@@ -59,6 +59,19 @@ def test_one_width_with_the_companion_is_a_combined_result_and_without_it_a_plai
     np.testing.assert_array_equal(alone.null_distribution, with_companion.per_config[0].null_distribution)
 
 
+def test_the_companion_null_does_not_depend_on_how_many_fits_are_solved_together(pair, monkeypatch):
+    """Up to float32 summation order in the batched products, as SparKer's own toys."""
+    from sparker_core import calibration
+
+    reference, data = pair
+    model = SparKer(seed=2, sigma_final=1.0, fixed_kernels=50, **SMALL).fit(reference, data)
+    together = model.calibrate(n_toys=7, seed=3).companion.null_distribution
+    assert calibration.companion_batch(model.problem_) == 16
+    monkeypatch.setattr(calibration, "COMPANION_ELEMENTS", 1)  # one fit at a time, as for a huge reference
+    assert calibration.companion_batch(model.problem_) == 1
+    np.testing.assert_allclose(model.calibrate(n_toys=7, seed=3).companion.null_distribution, together, rtol=1e-5)
+
+
 def test_fixed_kernels_is_capped_by_the_data_rows_and_checked(pair):
     reference, data = pair
     model = SparKer(seed=1, sigma_final=1.0, **SMALL).fit(reference, data[:40])
