@@ -191,7 +191,7 @@ def calibrate_iter(
     """Train the toys ``batch`` at a time; after each batch yield the result so far.
 
     problem: the fit's ``Problem``; fit: its ``FitState``. Without ``configs`` the results are for
-    the fitted scales (a ``TestResult`` for one, a ``MultiScaleResult`` for several); ``configs``
+    the fitted scales (a ``TestResult`` for one without the companion test, else a ``MultiScaleResult``); ``configs``
     (dicts overriding ``sigma_final`` and/or ``n_kernels`` of fitted scale ``scale``) give
     ``MultiScaleResult``s. Memory is O(batch * n_points * n_kernels) beyond the pool itself, and
     n_points * fixed_kernels floats at least for the companion test (``companion_batch``).

@@ -84,7 +84,9 @@ def observed_roles(problem: Problem, n_kernels: int, init: str = "random", sigma
 
 
 def toy_roles(problem: Problem, design: NullDesign, toy: int, n_kernels: int, init: str = "random", sigma_finals=(0.0,)):
-    """(A, B, initial centre rows (len(sigma_finals), M)) of toy ``toy``: a function of (seed, toy) alone."""
+    """(A, B, initial centre rows (len(sigma_finals), M)) of toy ``toy``: a function of (seed, toy) alone.
+    Poisson pseudo-data hold at least max(n_kernels, the companion test's kernels) rows, so that SparKer's
+    toys and the companion's share their pseudo-data."""
     rng = role_rng(design.seed, 0, toy)
     n_data = problem.n_data
     if design.method == "permutation":
@@ -93,7 +95,7 @@ def toy_roles(problem: Problem, design: NullDesign, toy: int, n_kernels: int, in
         a, b = pool_weights(problem, ref_rows, data_rows)
     else:
         if design.poisson:  # NPLM's fluctuating pseudo-data size, from the held-out pool alone: approximate
-            size = int(np.clip(rng.poisson(n_data), n_kernels, design.held_rows.size))
+            size = int(np.clip(rng.poisson(n_data), max(n_kernels, problem.companion_kernels), design.held_rows.size))
             data_rows = rng.choice(design.held_rows, size, replace=False)
         else:
             # N_D rows of the held-out pool and the data together: under the null the observed data are

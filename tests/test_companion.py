@@ -149,3 +149,18 @@ def test_the_cli_runs_sparker_alone_with_fixed_kernels_0_and_says_so_in_the_repr
     assert bundle.result.companion is None and bundle.manifest["params"]["fixed_kernels"] == 0
     assert "--fixed-kernels 0" in reproduce_command(bundle.manifest)
     assert "companion" not in capsys.readouterr().out
+
+
+def test_poisson_pseudo_data_are_shared_by_sparker_and_the_companion():
+    """With pseudo-data of a Poisson size, each toy's roles do not depend on how many centres a test draws."""
+    from sparker_core.roles import null_design, toy_roles
+
+    rng = np.random.default_rng(3)
+    reference, data = rng.normal(size=(500, 3)), rng.normal(size=(50, 3))  # 50 centres: the clip binds often
+    problem = SparKer(n_kernels=3, sigma_final=1.0, max_epochs=5, seed=1).fit(reference, data).problem_
+    assert problem.companion_kernels == 50
+    design = null_design(problem, "reference", seed=2, poisson=True)
+    for toy in range(12):
+        mine, companion = toy_roles(problem, design, toy, 3), toy_roles(problem, design, toy, problem.companion_kernels)
+        np.testing.assert_array_equal(mine[1], companion[1])
+        np.testing.assert_array_equal(mine[0], companion[0])
