@@ -100,7 +100,8 @@ def live() -> None:
                                      "p of this test": [r.pvalue for r in parts]}), hide_index=True)
     right.metric("observed t", f"{shown.t_obs:.2f}")
     right.metric("p-value", f"{result.pvalue:.3g}", help="(1 + #{t_null >= t_obs}) / (1 + n_toys)" if shown is result else
-                 "rank of the observed smallest per-width p among the toys' smallest p: (1 + #{toys as extreme}) / (1 + n_toys)")
+                 "the widths' smallest p (then the smaller of it and the companion test's, when it ran), ranked among the "
+                 "toys' own: (1 + #{toys as extreme}) / (1 + n_toys)")
     right.markdown(f"95% Clopper-Pearson interval of the exceedance probability: [{low:.3g}, {high:.3g}]  \n"
                    f"Z = {result.zscore:.2f} ({result.n_exceeding} of {result.n_toys} toys "
                    + ("reach t_obs)" if shown is result else "are as extreme over all widths)"))
