@@ -69,9 +69,13 @@ def _die_the_first_time(marker, function, *args):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+SLOW_BLOCK_SECONDS = 4.0
+
+
 def _slow(folder, function, *args):
-    """Sleep, train the block, and leave a file named after its first toy."""
-    time.sleep(1.5)
+    """Sleep, train the block, and leave a file named after its first toy. The sleep is long beside the
+    driver's own latency between taking block 0 and closing (over 1.5 s on CI's shared cores)."""
+    time.sleep(SLOW_BLOCK_SECONDS)
     result = function(*args)
     (folder / f"block-{args[-1].start}").touch()
     return result
@@ -109,7 +113,7 @@ def test_closing_the_generator_cancels_the_outstanding_tasks(fitted, tmp_path):
     first = next(iterator)
     assert first.n_toys == 2
     iterator.close()
-    time.sleep(3.0)  # twice a block's time: a task left running would have finished and left its file
+    time.sleep(2 * SLOW_BLOCK_SECONDS)  # a task left running would have finished and left its file
     finished = sorted(p.name for p in tmp_path.iterdir())
     assert len(finished) <= 2, finished  # block 0, and at most the one finishing alongside it
     deadline = time.monotonic() + 10
