@@ -73,16 +73,8 @@ def summarise(null: np.ndarray, tests: dict) -> tuple[list[float], dict]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", required=True, choices=list(panel.CASES))
     parser.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "JSON"), required=True)
-    parser.add_argument("--n-null", type=int, default=60)
-    parser.add_argument("--realisations", type=int, default=30)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--heldout", action="store_true", help="allow held-out cases (reporting only)")
-    args = parser.parse_args(argv)
-    tuning = set(panel.halves()["tuning"])
-    if not args.heldout and not set(args.cases) <= tuning:
-        parser.error(f"held-out cases {sorted(set(args.cases) - tuning)} choose nothing: pass --heldout to report them")
+    args = panel.study_arguments(parser, 60, 30, argv)
     variants = {name: json.loads(text) for name, text in args.variant}
     jobs = [(case, name, settings, args.n_null, args.realisations) for case in args.cases for name, settings in variants.items()]
     print(f"$ python benchmarks/ablate_settings.py {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}")

@@ -100,16 +100,7 @@ def _unit(job):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", required=True, choices=list(panel.CASES))
-    parser.add_argument("--n-null", type=int, default=40)
-    parser.add_argument("--realisations", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--heldout", action="store_true", help="allow held-out cases (reporting only)")
-    args = parser.parse_args(argv)
-    tuning = set(panel.halves()["tuning"])
-    if not args.heldout and not set(args.cases) <= tuning:
-        parser.error(f"held-out cases {sorted(set(args.cases) - tuning)} choose nothing: pass --heldout to report them")
+    args = panel.study_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), 40, 20, argv)
     rules = [f"{ranking}/{radius}" for radius in RADII for ranking in RANKINGS]
     print(f"$ python benchmarks/bench_localisation.py {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}")
     print(f"null draws {args.n_null}, realisations {args.realisations} per level, alpha {ALPHA}; "

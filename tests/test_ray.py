@@ -74,7 +74,8 @@ SLOW_BLOCK_SECONDS = 4.0
 
 def _slow(folder, function, *args):
     """Sleep, train the block, and leave a file named after its first toy. The sleep is long beside the
-    driver's own latency between taking block 0 and closing (over 1.5 s on CI's shared cores)."""
+    driver's latency between taking block 0 and closing (with 1.5 s, blocks started after block 0 had
+    finished before the cancel in two full-suite runs on this machine)."""
     time.sleep(SLOW_BLOCK_SECONDS)
     result = function(*args)
     (folder / f"block-{args[-1].start}").touch()

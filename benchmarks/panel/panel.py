@@ -80,6 +80,21 @@ def halves() -> dict[str, list[str]]:
     return {half: [name for name, case in CASES.items() if case.half == half] for half in ("tuning", "heldout")}
 
 
+def study_arguments(parser, n_null: int, realisations: int, argv=None):
+    """The arguments every panel study takes (--cases, --n-null, --realisations, --jobs, --heldout), parsed;
+    held-out cases only with --heldout, since defaults are chosen on the tuning half."""
+    parser.add_argument("--cases", nargs="+", required=True, choices=list(CASES))
+    parser.add_argument("--n-null", type=int, default=n_null)
+    parser.add_argument("--realisations", type=int, default=realisations)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--heldout", action="store_true", help="allow held-out cases (reporting only)")
+    args = parser.parse_args(argv)
+    tuning = set(halves()["tuning"])
+    if not args.heldout and not set(args.cases) <= tuning:
+        parser.error(f"held-out cases {sorted(set(args.cases) - tuning)} choose nothing: pass --heldout to report them")
+    return args
+
+
 def _check_name(name: str) -> PanelCase:
     if name not in CASES:
         raise ValueError(f"`name` must be one of the panel cases {list(CASES)}; got {name!r}.")
