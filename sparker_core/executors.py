@@ -9,7 +9,8 @@ independent of their t values when a run is stopped early.
 
 ``RayExecutor`` puts ``shared`` (the pool and the role rules) in the object store once, keeps a
 few blocks per worker in flight, takes them back as they finish (``ray.wait``), retries the block
-of a worker that dies (``max_retries``) and cancels what is outstanding on close (``ray.cancel``).
+of a worker that dies (``max_retries``) and cancels what is outstanding on close (``ray.cancel``,
+forced: a running block's worker process is ended).
 Ray is imported only when a ``RayExecutor`` first runs, so ``import sparker_core`` never imports it.
 """
 
@@ -98,8 +99,12 @@ class RayExecutor:
                         raise (err.cause if isinstance(err.cause, Exception) else err) from None
                 yield done.pop(index)
         finally:
-            for ref in pending:  # closed early (Stop) or failed: no worker keeps training toys nobody reads
-                ray.cancel(ref)
+            # closed early (Stop) or failed: no worker keeps training toys nobody reads. force=True stops a
+            # block already running by ending its worker process (Ray starts another when needed): without
+            # it, the KeyboardInterrupt Ray raises in a running task did not stop it in every environment
+            # (tests/test_ray.py saw started blocks finish in full-suite runs).
+            for ref in pending:
+                ray.cancel(ref, force=True)
 
 
 def import_ray():
