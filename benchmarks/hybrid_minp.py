@@ -39,13 +39,9 @@ ALPHA = 0.05
 
 
 def _statistics(rows: pd.DataFrame, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, t of shape (n, widths)) of one method's rows, ordered by seed."""
-    rows = rows[rows["method"] == method].sort_values("seed")
-    if method == "sparker":
-        t = np.array([[float(v) for v in str(cell).split(";")] for cell in rows["t_widths"]])
-    else:
-        t = rows["t"].to_numpy(dtype=float)[:, None]
-    return rows["seed"].to_numpy(), t
+    """(seeds, t of shape (n, widths)) of one method's rows (``compare.rows.read_csv``: one per width), by seed."""
+    table = rows[rows["method"] == method].pivot(index="seed", columns="scale", values="t").sort_index()
+    return table.index.to_numpy(), table.to_numpy(dtype=float)
 
 
 def _pvalues(null: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,14 +68,12 @@ def main(argv=None) -> None:
     parser.add_argument("csv", type=Path, help="rows of the method sparker")
     parser.add_argument("--baselines", type=Path, help="rows of the baselines (default: csv)")
     args = parser.parse_args(argv)
-    read = lambda path: pd.read_csv(path, keep_default_na=False, na_values=[""])  # noqa: E731  ("null" is a kind)
-    rows = read(args.csv)
-    rows = rows[rows["method"] == "sparker"]
-    other = read_csv(args.baselines or args.csv)
+    frame = read_csv(args.csv)
+    rows = frame[frame["method"] == "sparker"]
+    other = read_csv(args.baselines) if args.baselines else frame
     other = other[other["method"].isin(BASELINES) & other["case"].isin(rows["case"].unique())]
     baselines = pd.concat([shared_pvalues(group.copy()) for _, group in other.groupby("case")], ignore_index=True)
-    rows = pd.concat([rows, read(args.baselines or args.csv).query("method == 'fixed'")])
-    rows = rows[rows["case"].isin(baselines["case"].unique())]
+    rows = pd.concat([rows, other[other["method"] == "fixed"]])
     print(f"$ python benchmarks/hybrid_minp.py {' '.join(sys.argv[1:]) if argv is None else ' '.join(argv)}")
     print(f"power at alpha = {ALPHA}; held: at least the best baseline's power minus {TOLERANCE} or inside its interval\n")
     print("| case | n_signal | SparKer | fixed | min-p of both | best baseline | held: SparKer / both |")

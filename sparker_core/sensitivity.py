@@ -33,9 +33,8 @@ from .data import check_points, check_same_width
 from .estimator import SparKer
 from .executors import resolve_executor  # imports ray only when a Ray executor runs
 from .problem import resolve_device
-from .companion import fixed_t
+from .calibration import observed_statistics
 from .config import default_params
-from .roles import observed_roles
 from .significance import clopper_pearson, combined_statistics, companion_statistics, empirical_pvalue
 
 METHODS = ("sparker", "mmd")
@@ -90,13 +89,8 @@ def _seed(seed: int, *key: int) -> int:
 
 
 def _sparker_t(reference, data, seed: int, options: dict) -> list[float]:
-    """t of every width of one fit, then the companion test's t on the same problem when it runs."""
-    model = SparKer(seed=seed, **options).fit(reference, data)
-    t = [float(v) for v in model.t_scales_]
-    problem = model.problem_
-    if problem.companion_kernels:
-        t.append(float(fixed_t(problem, problem.companion_sigma, [observed_roles(problem, problem.companion_kernels)])[0][0]))
-    return t
+    """t of every width of one fit, then the companion test's t when it runs, as ``calibrate`` takes them."""
+    return [float(t) for t in observed_statistics(SparKer(seed=seed, **options).fit(reference, data))]
 
 
 def _mmd_t(reference, data, seed: int, options: dict) -> list[float]:
