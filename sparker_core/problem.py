@@ -158,11 +158,12 @@ def resolve_widths(params: dict, reference: np.ndarray, mean, scale,
     """(sigma_init, final widths, median pairwise distance or None) in working space.
 
     "auto" is the median pairwise distance of a reference subsample for sigma_init, and
-    ``auto_finals(median)`` for sigma_final (the ladder ``config.auto_ladder`` by default).
+    ``auto_finals(median)`` for sigma_final (the ladder ``config.auto_ladder`` by default). The median
+    is also computed for the companion test's width (``fixed_kernels`` > 0).
     """
     widths = width_list(params["sigma_final"])
     median = None
-    if params["sigma_init"] == "auto" or "auto" in widths:
+    if params["sigma_init"] == "auto" or "auto" in widths or params["fixed_kernels"] > 0:
         median = float(distance_percentiles(reference, params["seed"], [AUTO_SIGMA_INIT_PERCENTILE], mean, scale)[0])
     sigma_init = median if params["sigma_init"] == "auto" else float(params["sigma_init"])
     finals = [f for w in widths for f in (auto_finals(median) if w == "auto" else (float(w),))]
@@ -199,8 +200,6 @@ def build_problem(reference, data, params: dict, reference_weight=None, data_wei
     check_widths(sigma_init, finals, median, params["dtype"])
     companion_kernels, companion_sigma = min(int(params["fixed_kernels"]), data.shape[0]), 0.0
     if companion_kernels:
-        if median is None:
-            median = float(distance_percentiles(reference, params["seed"], [AUTO_SIGMA_INIT_PERCENTILE], mean, scale)[0])
         companion_sigma = AUTO_SIGMA_FINAL_FRACTION * median
         check_widths(companion_sigma, [], median, params["dtype"])
     fields = set(SparKerConfig.__dataclass_fields__)  # the config holds the resolved widths and plain Python values

@@ -31,7 +31,7 @@ import numpy as np
 from .._validation import check_choice, check_count, check_int, check_positive
 from ..calibration import TestResult, make_result
 from ..config import AUTO_SIGMA_FINAL_FRACTION, default_params
-from ..companion import fixed_t, newton_fit  # noqa: F401  (newton_fit: importable from here)
+from ..companion import L2, MAX_ITER, fixed_t, newton_fit  # noqa: F401  (newton_fit: importable from here)
 from ..problem import Problem, build_problem
 from ..roles import NullDesign, null_design, observed_roles, toy_roles
 from ._common import DTYPES, check_pair
@@ -94,9 +94,9 @@ def fixed_centers_np_statistic(
     data,
     n_centers: int = 200,
     sigma="auto",
-    l2: float = 1e-2,
+    l2: float = L2,
     seed: int = 0,
-    max_iter: int = 50,
+    max_iter: int = MAX_ITER,
     dtype: str = "float32",
 ) -> float:
     """The observed t of ``fixed_centers_np_test`` with the same arguments, without its toys.
@@ -117,11 +117,11 @@ def fixed_centers_np_test(
     data,
     n_centers: int = 200,
     sigma="auto",
-    l2: float = 1e-2,
+    l2: float = L2,
     n_toys: int = 100,
     seed: int = 0,
     batch: int = 16,
-    max_iter: int = 50,
+    max_iter: int = MAX_ITER,
     dtype: str = "float32",
 ) -> TestResult:
     """Neyman-Pearson two-sample test with many fixed Gaussian kernels (kernel NPLM), permutation-calibrated.
